@@ -1,0 +1,8 @@
+"""App config of the batches app."""
+from django.apps import AppConfig
+
+
+class BatchesConfig(AppConfig):
+    name = "batches"
+    verbose_name = "Batches"
+    default_auto_field = "django.db.models.BigAutoField"

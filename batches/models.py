@@ -1,0 +1,1 @@
+"""Batch rows (the batch lifecycle is built in the batches issue)."""

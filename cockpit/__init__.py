@@ -1,0 +1,1 @@
+"""The Django project package and the Cockpit user interface."""

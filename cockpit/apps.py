@@ -1,0 +1,7 @@
+"""App config of the Cockpit user interface."""
+from django.apps import AppConfig
+
+
+class CockpitConfig(AppConfig):
+    name = "cockpit"
+    verbose_name = "Cockpit"

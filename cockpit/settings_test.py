@@ -1,0 +1,15 @@
+"""Settings for the test suite: the production settings with test-safe defaults."""
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("STATICFILES_BACKEND", "django.contrib.staticfiles.storage.StaticFilesStorage")
+os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")
+os.environ.setdefault("JOB_SWEEP_MINUTES", "1")
+os.environ.setdefault("ENGINE_JOB_HANDLER_MODULES", "tests.support.handlers")
+# One broker queue per test run, shared with the qcluster processes the tests start.
+os.environ.setdefault("Q_CLUSTER_NAME", f"cockpit-test-{os.getpid()}")
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from .settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

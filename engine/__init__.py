@@ -1,0 +1,1 @@
+"""A small BPMN process engine: definitions, instances, jobs, history and their REST API."""

@@ -1,0 +1,28 @@
+"""Engine rows: definitions, runtime, jobs, history, tenants."""
+from engine.models.base import new_id
+from engine.models.definitions import Deployment, ProcessDefinition
+from engine.models.history import (
+    HistoricActivityInstance,
+    HistoricJobLog,
+    HistoricProcessInstance,
+    UserOperationLogEntry,
+)
+from engine.models.jobs import Job, JobDefinition
+from engine.models.runtime import ActivityInstance, Incident, ProcessInstance
+from engine.models.tenants import Tenant
+
+__all__ = [
+    "ActivityInstance",
+    "Deployment",
+    "HistoricActivityInstance",
+    "HistoricJobLog",
+    "HistoricProcessInstance",
+    "Incident",
+    "Job",
+    "JobDefinition",
+    "ProcessDefinition",
+    "ProcessInstance",
+    "Tenant",
+    "UserOperationLogEntry",
+    "new_id",
+]

@@ -1,0 +1,290 @@
+"""Engine REST endpoints that do more than query: deploy, start, modify, delete, retry."""
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from engine.errors import BadUserRequest, NotAuthorized, NotFound
+from engine.models import (
+    ActivityInstance,
+    HistoricProcessInstance,
+    Job,
+    JobDefinition,
+    ProcessDefinition,
+    ProcessInstance,
+)
+from engine.query import parse_date
+from engine.rest import dtos
+from engine.rest.base import CamundaView
+from engine.services import lifecycle
+from engine.services.deployment import deployment_create
+from engine.services.jobs import jobs_delete, jobs_set_retries
+from engine.services.modification import instance_modify
+from engine.services.oplog import operation_log_write
+from engine.services.runtime import instance_start, task_complete
+from engine.selectors import visible
+from engine.tenancy import may_use_tenant
+from engine.variables import parse_typed_variables
+
+NO_CONTENT = 204
+
+
+def parse_retries(body: dict) -> int:
+    retries = body.get("retries")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise BadUserRequest("retries must be set to a non-negative integer")
+    return retries
+
+
+def parse_bool_field(body: dict, name: str, default: bool | None = None) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise BadUserRequest(f"{name} must be a boolean")
+    return value
+
+
+def optional_str(body: dict, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise BadUserRequest(f"{name} must be a string")
+    return value
+
+
+def job_not_found(job_id: str) -> str:
+    return f"Job with id {job_id} does not exist"
+
+
+class ProcessDefinitionDetail(CamundaView):
+    def get(self, request: Request, pk: str) -> Response:
+        definition = self.visible_or_404(ProcessDefinition, pk, f"No matching definition with id {pk}")
+        return Response(dtos.process_definition_dto(definition))
+
+
+class DeploymentCreate(CamundaView):
+    def post(self, request: Request) -> Response:
+        self.require(request, "engine.add_deployment")
+        tenant_id = request.data.get("tenant-id") or None
+        if not may_use_tenant(request.user, tenant_id):
+            raise NotAuthorized(f"The user is not a member of tenant '{tenant_id}'")
+        resources = []
+        for files in request.FILES.lists():
+            for upload in files[1]:
+                resources.append((upload.name, upload.read()))
+        deployment, definitions = deployment_create(
+            name=str(request.data.get("deployment-name") or ""),
+            source=str(request.data.get("deployment-source") or ""),
+            tenant_id=tenant_id,
+            resources=resources,
+            user_id=request.user.get_username(),
+        )
+        return Response(dtos.deployment_dto(deployment, definitions))
+
+
+class ProcessDefinitionStart(CamundaView):
+    def post(self, request: Request, key: str, tenant_id: str | None = None) -> Response:
+        self.require(request, "engine.add_processinstance")
+        body = self.body(request)
+        definitions = visible(ProcessDefinition, request.user).filter(key=key)
+        if tenant_id is not None:
+            definitions = definitions.filter(tenant_id=tenant_id)
+        latest = definitions.order_by("-version").first()
+        if latest is None:
+            raise NotFound(f"No matching process definition with key: {key} and tenant-id: {tenant_id}")
+        if tenant_id is None and definitions.exclude(tenant_id=latest.tenant_id).exists():
+            raise BadUserRequest(
+                f"Cannot start process instance by key '{key}': definitions of several tenants have this key; "
+                "use /process-definition/key/{key}/tenant-id/{tenant-id}/start"
+            )
+        instance = instance_start(
+            definition=latest,
+            business_key=optional_str(body, "businessKey"),
+            variables=parse_typed_variables(body.get("variables")),
+            user_id=request.user.get_username(),
+        )
+        dto = dtos.process_instance_dto(instance)
+        dto["ended"] = not ProcessInstance.objects.filter(pk=instance.pk).exists()
+        return Response(dto)
+
+
+class ProcessInstanceDetail(CamundaView):
+    def get(self, request: Request, pk: str) -> Response:
+        instance = self.visible_or_404(ProcessInstance, pk, f"Process instance with id {pk} does not exist")
+        return Response(dtos.process_instance_dto(instance))
+
+    def delete(self, request: Request, pk: str) -> Response:
+        self.require(request, "engine.delete_processinstance")
+        instance = self.visible_or_404(ProcessInstance, pk, f"Process instance with id {pk} does not exist")
+        reason = request.query_params.get("deleteReason")
+        lifecycle.instances_delete(instance_ids=[instance.id], delete_reason=reason)
+        operation_log_write(
+            user_id=request.user.get_username(),
+            operation_type="Delete",
+            entity_type="ProcessInstance",
+            properties={"deleteReason": (None, reason)} if reason else None,
+            process_instance_id=instance.id,
+            process_definition_id=instance.process_definition_id,
+            tenant_id=instance.tenant_id,
+        )
+        return Response(status=NO_CONTENT)
+
+
+class ProcessInstanceSuspended(CamundaView):
+    def put(self, request: Request, pk: str) -> Response:
+        self.require(request, "engine.change_processinstance")
+        suspended = parse_bool_field(self.body(request), "suspended")
+        instance = self.visible_or_404(ProcessInstance, pk, f"Process instance with id {pk} does not exist")
+        lifecycle.instances_set_suspended(instance_ids=[instance.id], suspended=suspended)
+        operation_log_write(
+            user_id=request.user.get_username(),
+            operation_type="Suspend" if suspended else "Activate",
+            entity_type="ProcessInstance",
+            properties={"suspensionState": (None, "suspended" if suspended else "active")},
+            process_instance_id=instance.id,
+            process_definition_id=instance.process_definition_id,
+            tenant_id=instance.tenant_id,
+        )
+        return Response(status=NO_CONTENT)
+
+
+class ProcessInstanceModification(CamundaView):
+    def post(self, request: Request, pk: str) -> Response:
+        self.require(request, "engine.change_processinstance")
+        body = self.body(request)
+        self.visible_or_404(ProcessInstance, pk, f"Process instance with id {pk} does not exist")
+        if "instructions" not in body:
+            raise BadUserRequest("instructions must be set")
+        instance_modify(
+            instance_id=pk,
+            instructions=body["instructions"],
+            skip_custom_listeners=parse_bool_field(body, "skipCustomListeners", False),
+            skip_io_mappings=parse_bool_field(body, "skipIoMappings", False),
+            annotation=optional_str(body, "annotation"),
+            user_id=request.user.get_username(),
+        )
+        return Response(status=NO_CONTENT)
+
+
+class TaskList(CamundaView):
+    def get(self, request: Request) -> Response:
+        tasks = ActivityInstance.objects.filter(
+            activity_type="userTask", process_instance__in=visible(ProcessInstance, request.user)
+        ).select_related("process_instance")
+        if "processInstanceId" in request.query_params:
+            tasks = tasks.filter(process_instance_id=request.query_params["processInstanceId"])
+        if "taskDefinitionKey" in request.query_params:
+            tasks = tasks.filter(activity_id=request.query_params["taskDefinitionKey"])
+        return Response([dtos.task_dto(t) for t in tasks.order_by("start_time", "id")[:1000]])
+
+
+class TaskComplete(CamundaView):
+    def post(self, request: Request, pk: str) -> Response:
+        self.require(request, "engine.change_processinstance")
+        body = self.body(request)
+        visible_tasks = ActivityInstance.objects.filter(process_instance__in=visible(ProcessInstance, request.user))
+        self.visible_or_404(ActivityInstance, pk, f"Cannot find task with id {pk}", visible_tasks)
+        task_complete(task_id=pk, variables=parse_typed_variables(body.get("variables")), user_id=request.user.get_username())
+        return Response(status=NO_CONTENT)
+
+
+class HistoricProcessInstanceDetail(CamundaView):
+    def get(self, request: Request, pk: str) -> Response:
+        row = self.visible_or_404(HistoricProcessInstance, pk, f"Historic process instance with id {pk} does not exist")
+        return Response(dtos.historic_process_instance_dto(row))
+
+    def delete(self, request: Request, pk: str) -> Response:
+        self.require(request, "engine.delete_historicprocessinstance")
+        row = self.visible_or_404(HistoricProcessInstance, pk, f"Historic process instance with id {pk} does not exist")
+        result = lifecycle.historic_instances_delete(instance_ids=[row.id])
+        if row.id in result.skipped:
+            raise BadUserRequest(f"Process instance {row.id}: {result.skipped[row.id]}")
+        operation_log_write(
+            user_id=request.user.get_username(),
+            operation_type="Delete",
+            entity_type="ProcessInstance",
+            category="Operator",
+            process_instance_id=row.id,
+            process_definition_id=row.process_definition_id,
+            process_definition_key=row.process_definition_key,
+            tenant_id=row.tenant_id,
+        )
+        return Response(status=NO_CONTENT)
+
+
+class JobDetail(CamundaView):
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(dtos.job_dto(self.visible_or_404(Job, pk, job_not_found(pk))))
+
+    def delete(self, request: Request, pk: str) -> Response:
+        self.require(request, "engine.delete_job")
+        job = self.visible_or_404(Job, pk, job_not_found(pk))
+        jobs_delete(job_ids=[job.id])
+        operation_log_write(
+            user_id=request.user.get_username(),
+            operation_type="Delete",
+            entity_type="Job",
+            job_id=job.id,
+            job_definition_id=job.job_definition_id,
+            process_instance_id=job.process_instance_id,
+            process_definition_id=job.process_definition_id,
+            tenant_id=job.tenant_id,
+        )
+        return Response(status=NO_CONTENT)
+
+
+class JobRetries(CamundaView):
+    def put(self, request: Request, pk: str) -> Response:
+        self.require(request, "engine.change_job")
+        body = self.body(request)
+        retries = parse_retries(body)
+        due_date = None
+        if body.get("dueDate") is not None:
+            try:
+                due_date = parse_date(body["dueDate"])
+            except ValueError:
+                raise BadUserRequest(f"dueDate: cannot parse date '{body['dueDate']}'") from None
+        job = self.visible_or_404(Job, pk, job_not_found(pk))
+        jobs_set_retries(job_ids=[job.id], retries=retries, due_date=due_date)
+        operation_log_write(
+            user_id=request.user.get_username(),
+            operation_type="SetJobRetries",
+            entity_type="Job",
+            properties={"retries": (job.retries, retries)},
+            job_id=job.id,
+            job_definition_id=job.job_definition_id,
+            process_instance_id=job.process_instance_id,
+            process_definition_id=job.process_definition_id,
+            tenant_id=job.tenant_id,
+        )
+        return Response(status=NO_CONTENT)
+
+
+class JobStacktrace(CamundaView):
+    def get(self, request: Request, pk: str) -> HttpResponse:
+        job = self.visible_or_404(Job, pk, job_not_found(pk))
+        return HttpResponse(job.exception_stacktrace or "", content_type="text/plain; charset=utf-8")
+
+
+class JobDefinitionDetail(CamundaView):
+    def get(self, request: Request, pk: str) -> Response:
+        definition = self.visible_or_404(JobDefinition, pk, f"Job Definition with id {pk} does not exist")
+        return Response(dtos.job_definition_dto(definition))
+
+
+class JobDefinitionRetries(CamundaView):
+    def put(self, request: Request, pk: str) -> Response:
+        self.require(request, "engine.change_job")
+        retries = parse_retries(self.body(request))
+        definition = self.visible_or_404(JobDefinition, pk, f"Job Definition with id {pk} does not exist")
+        failed = list(Job.objects.filter(job_definition=definition, retries=0).values_list("id", flat=True))
+        jobs_set_retries(job_ids=failed, retries=retries)
+        operation_log_write(
+            user_id=request.user.get_username(),
+            operation_type="SetJobRetries",
+            entity_type="JobDefinition",
+            properties={"retries": (None, retries)},
+            job_definition_id=definition.id,
+            process_definition_id=definition.process_definition_id,
+            tenant_id=definition.tenant_id,
+        )
+        return Response(status=NO_CONTENT)

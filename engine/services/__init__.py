@@ -1,0 +1,1 @@
+"""Engine services: every write that spans rows, transactions or jobs."""

@@ -1,0 +1,297 @@
+"""The job executor: durable job rows, q2 wake-ups, compare-and-set locks, retries, incidents."""
+from __future__ import annotations
+
+import logging
+import socket
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from engine.models import HistoricJobLog, Incident, Job, JobDefinition
+
+logger = logging.getLogger(__name__)
+
+EXECUTE_TASK = "engine.tasks.execute_job"
+SWEEP_TASK = "engine.tasks.sweep_jobs"
+SWEEP_SCHEDULE_NAME = "engine: sweep due and orphaned jobs"
+
+
+@dataclass(frozen=True)
+class Reschedule:
+    """Returned by a handler to keep its job and run it again at due_date (seed and monitor jobs)."""
+
+    due_date: datetime
+
+
+JobHandler = Callable[[Job], "Reschedule | None"]
+JOB_HANDLERS: dict[str, JobHandler] = {}
+
+
+def register_job_handler(job_type: str, handler: JobHandler) -> None:
+    JOB_HANDLERS[job_type] = handler
+
+
+def _config(name: str) -> int | bool:
+    return settings.ENGINE[name]
+
+
+def due_q(now: datetime) -> Q:
+    return Q(due_date__isnull=True) | Q(due_date__lte=now)
+
+
+def unlocked_q(now: datetime) -> Q:
+    return Q(lock_expiration_time__isnull=True) | Q(lock_expiration_time__lt=now)
+
+
+def executable_jobs(now: datetime):
+    return Job.objects.filter(suspended=False, retries__gt=0).filter(due_q(now)).filter(unlocked_q(now))
+
+
+def worker_id() -> str:
+    import os
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- creation and wake-ups ------------------------------------------------------------
+
+
+def job_log_write(job: Job, *, kind: str, timestamp: datetime | None = None) -> None:
+    HistoricJobLog.objects.create(**_job_log_fields(job, kind, timestamp or timezone.now()))
+
+
+def _job_log_fields(job: Job, kind: str, when: datetime) -> dict:
+    definition = job.job_definition
+    return {
+        "timestamp": when,
+        "job_id": job.id,
+        "job_due_date": job.due_date,
+        "job_retries": job.retries,
+        "job_priority": job.priority,
+        "job_exception_message": job.exception_message if kind == "failure" else None,
+        "exception_stacktrace": job.exception_stacktrace if kind == "failure" else None,
+        "job_definition_id": job.job_definition_id,
+        "job_definition_type": definition.job_type if definition else job.job_type,
+        "job_definition_configuration": definition.job_configuration if definition else None,
+        "activity_id": job.activity_id,
+        "process_instance_id": job.process_instance_id,
+        "process_definition_id": job.process_definition_id,
+        "process_definition_key": job.process_definition_key,
+        "tenant_id": job.tenant_id,
+        "hostname": socket.gethostname(),
+        f"{kind}_log": True,
+    }
+
+
+def jobs_log_bulk(jobs: Iterable[Job], *, kind: str) -> None:
+    now = timezone.now()
+    HistoricJobLog.objects.bulk_create([HistoricJobLog(**_job_log_fields(j, kind, now)) for j in jobs])
+
+
+def job_create(*, job_type: str, job_definition: JobDefinition | None = None, **fields) -> Job:
+    """Insert a job; a due, active job gets its q2 wake-up when the transaction commits."""
+    now = timezone.now()
+    fields.setdefault("retries", _config("DEFAULT_JOB_RETRIES"))
+    if job_definition is not None and job_definition.suspended:
+        fields["suspended"] = True  # born suspended, like its definition
+    job = Job(job_type=job_type, job_definition=job_definition, create_time=now, **fields)
+    job.save(force_insert=True)
+    job_log_write(job, kind="creation", timestamp=now)
+    if not job.suspended and (job.due_date is None or job.due_date <= now):
+        jobs_enqueue_on_commit([job.id])
+    return job
+
+
+def jobs_enqueue_on_commit(job_ids: list[str]) -> None:
+    if job_ids:
+        transaction.on_commit(lambda: jobs_enqueue(job_ids))
+
+
+def jobs_enqueue(job_ids: list[str]) -> None:
+    """Send one q2 task per job. Delivery is at least once; the lock makes duplicates harmless."""
+    if not job_ids or not _config("ENQUEUE_JOBS"):
+        return
+    from django_q.tasks import async_task
+
+    Job.objects.filter(id__in=job_ids).update(enqueued_at=timezone.now())
+    for job_id in job_ids:
+        async_task(EXECUTE_TASK, job_id, task_name=f"job {job_id}")
+
+
+# --- execution -----------------------------------------------------------------------------
+
+
+def job_execute(job_id: str, *, owner: str) -> str:
+    """Lock the job (compare-and-set), run its handler, then delete, reschedule or fail it."""
+    now = timezone.now()
+    locked = (
+        executable_jobs(now)
+        .filter(id=job_id)
+        .update(lock_owner=owner, lock_expiration_time=now + timedelta(seconds=_config("JOB_LOCK_SECONDS")))
+    )
+    if locked != 1:
+        return "not-acquired"
+    try:
+        with transaction.atomic():
+            job = Job.objects.select_for_update().select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
+            if job is None:
+                return "lock-lost"
+            handler = JOB_HANDLERS.get(job.job_type)
+            if handler is None:
+                raise LookupError(f"No job handler registered for job type '{job.job_type}'")
+            outcome = handler(job)
+            _finish_job(job, outcome)
+        return "succeeded"
+    except Exception as exc:  # every failure is recorded on the job, whatever raised it
+        logger.info("job %s failed: %s", job_id, exc)
+        job_record_failure(job_id, owner=owner, exc=exc)
+        return "failed"
+
+
+def _finish_job(job: Job, outcome: Reschedule | None) -> None:
+    if isinstance(outcome, Reschedule):
+        now = timezone.now()
+        due_now = outcome.due_date <= now
+        Job.objects.filter(id=job.id).update(
+            due_date=outcome.due_date,
+            lock_owner=None,
+            lock_expiration_time=None,
+            enqueued_at=None,
+        )
+        if due_now and not job.suspended:
+            jobs_enqueue_on_commit([job.id])
+        return
+    job_log_write(job, kind="success")
+    Job.objects.filter(id=job.id).delete()
+
+
+def job_record_failure(job_id: str, *, owner: str, exc: BaseException) -> None:
+    message = (str(exc) or type(exc).__name__)[:4000]
+    stacktrace = "".join(traceback.format_exception(exc))
+    with transaction.atomic():
+        job = Job.objects.select_for_update().select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
+        if job is None:
+            return
+        job.retries = max(job.retries - 1, 0)
+        job.exception_message = message
+        job.exception_stacktrace = stacktrace
+        job.failed_activity_id = job.activity_id
+        job.lock_owner = None
+        job.lock_expiration_time = None
+        job.save()
+        job_log_write(job, kind="failure")
+        if job.retries == 0:
+            incident_create_for_job(job)
+        elif not job.suspended:
+            jobs_enqueue_on_commit([job.id])
+
+
+def incident_create_for_job(job: Job) -> Incident:
+    existing = Incident.objects.filter(configuration=job.id, incident_type=Incident.FAILED_JOB).first()
+    if existing:
+        return existing
+    return Incident.objects.create(
+        incident_type=Incident.FAILED_JOB,
+        incident_timestamp=timezone.now(),
+        incident_message=job.exception_message or "",
+        process_instance_id=job.process_instance_id,
+        process_definition_id=job.process_definition_id,
+        execution_id=job.execution_id,
+        activity_id=job.activity_id,
+        configuration=job.id,
+        job_definition_id=job.job_definition_id,
+        tenant_id=job.tenant_id,
+    )
+
+
+# --- retries, deletion, suspension ---------------------------------------------------------
+
+
+def jobs_set_retries(*, job_ids: list[str], retries: int, due_date: datetime | None = None) -> set[str]:
+    """Set retries (and optionally the due date) of the given jobs; resolve failedJob incidents."""
+    with transaction.atomic():
+        found = set(Job.objects.filter(id__in=job_ids).values_list("id", flat=True))
+        changes: dict = {"retries": retries}
+        if due_date is not None:
+            changes["due_date"] = due_date
+        Job.objects.filter(id__in=found).update(**changes)
+        if retries > 0:
+            Incident.objects.filter(configuration__in=found, incident_type=Incident.FAILED_JOB).delete()
+            now = timezone.now()
+            due = list(Job.objects.filter(id__in=found, suspended=False).filter(due_q(now)).values_list("id", flat=True))
+            jobs_enqueue_on_commit(due)
+    return found
+
+
+def jobs_delete(*, job_ids: Iterable[str]) -> int:
+    with transaction.atomic():
+        jobs = list(Job.objects.filter(id__in=list(job_ids)).select_related("job_definition"))
+        jobs_log_bulk(jobs, kind="deletion")
+        ids = [j.id for j in jobs]
+        Incident.objects.filter(configuration__in=ids, incident_type=Incident.FAILED_JOB).delete()
+        Job.objects.filter(id__in=ids).delete()
+    return len(ids)
+
+
+def jobs_set_suspended(queryset, *, suspended: bool) -> None:
+    """Suspend or activate the jobs of a queryset; activated due jobs are woken up on commit."""
+    ids = list(queryset.filter(suspended=not suspended).values_list("id", flat=True))
+    Job.objects.filter(id__in=ids).update(suspended=suspended)
+    if not suspended:
+        now = timezone.now()
+        jobs_enqueue_on_commit(list(executable_jobs(now).filter(id__in=ids).values_list("id", flat=True)))
+
+
+# --- the sweep: lost wake-ups and expired locks ----------------------------------------------
+
+
+def jobs_sweep(*, broker_idle: bool | None = None) -> int:
+    """Re-send wake-ups for executable jobs that no live task will reach; return how many."""
+    now = timezone.now()
+    if broker_idle is None:
+        broker_idle = _broker_queue_size() == 0
+    # While the broker still holds a backlog, a waiting job is not lost; only very old ones are.
+    threshold = _config("JOB_REENQUEUE_SECONDS") * (1 if broker_idle else 10)
+    stale = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=threshold))
+    ids = executable_jobs(now).filter(stale).values_list("id", flat=True).order_by("create_time")
+    total = 0
+    chunk: list[str] = []
+    for job_id in ids.iterator(chunk_size=1000):
+        chunk.append(job_id)
+        if len(chunk) == 1000:
+            jobs_enqueue(chunk)
+            total += len(chunk)
+            chunk = []
+    jobs_enqueue(chunk)
+    return total + len(chunk)
+
+
+def _broker_queue_size() -> int:
+    try:
+        from django_q.brokers import get_broker
+
+        return get_broker().queue_size() or 0
+    except Exception:  # an unreachable broker must not stop the sweep from doing its part
+        logger.exception("could not read the broker queue size")
+        return 0
+
+
+def ensure_sweep_schedule(using: str = "default", **kwargs) -> None:
+    """Install (or update) the django-q2 schedule that runs the sweep."""
+    from django_q.models import Schedule
+
+    Schedule.objects.using(using).update_or_create(
+        name=SWEEP_SCHEDULE_NAME,
+        defaults={
+            "func": SWEEP_TASK,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": _config("JOB_SWEEP_MINUTES"),
+            "repeats": -1,
+        },
+    )

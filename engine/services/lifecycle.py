@@ -1,0 +1,109 @@
+"""Set-based lifecycle changes of many instances: suspend/activate, delete, delete history.
+
+Each service takes a list of ids (a chunk), changes all of them with a few statements and
+reports which ids it changed and which it had to skip, so a batch can record per-item results.
+Each is idempotent: running it twice changes nothing the second time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import BigIntegerField, Case, DateTimeField, Value, When
+from django.utils import timezone
+
+from engine.models import (
+    ActivityInstance,
+    HistoricActivityInstance,
+    HistoricJobLog,
+    HistoricProcessInstance,
+    Incident,
+    Job,
+    ProcessInstance,
+)
+from engine.services.jobs import jobs_log_bulk, jobs_set_suspended
+from engine.services.runtime import close_activity_history, millis_between
+
+NOT_RUNNING = "process instance is not running (finished, deleted or unknown)"
+NOT_FOUND = "historic process instance does not exist"
+STILL_RUNNING = "process instance is still running; only finished instances can be deleted from history"
+
+
+@dataclass
+class ChunkResult:
+    changed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # id -> reason
+
+
+def instances_set_suspended(*, instance_ids: list[str], suspended: bool) -> ChunkResult:
+    """Suspend or activate running instances together with their jobs and history state."""
+    result = ChunkResult()
+    with transaction.atomic():
+        existing = set(ProcessInstance.objects.filter(id__in=instance_ids).values_list("id", flat=True))
+        result.skipped = {i: NOT_RUNNING for i in instance_ids if i not in existing}
+        result.changed = [i for i in instance_ids if i in existing]
+        ProcessInstance.objects.filter(id__in=existing).update(suspended=suspended)
+        jobs_set_suspended(Job.objects.filter(process_instance_id__in=existing), suspended=suspended)
+        HistoricProcessInstance.objects.filter(id__in=existing).update(
+            state=HistoricProcessInstance.SUSPENDED if suspended else HistoricProcessInstance.ACTIVE
+        )
+    return result
+
+
+def instances_delete(*, instance_ids: list[str], delete_reason: str | None) -> ChunkResult:
+    """Cancel running instances: tokens, jobs and incidents go; history becomes EXTERNALLY_TERMINATED."""
+    result = ChunkResult()
+    now = timezone.now()
+    with transaction.atomic():
+        starts = dict(ProcessInstance.objects.filter(id__in=instance_ids).values_list("id", "start_time"))
+        result.skipped = {i: NOT_RUNNING for i in instance_ids if i not in starts}
+        result.changed = [i for i in instance_ids if i in starts]
+        if not starts:
+            return result
+        ids = list(starts)
+        open_activities = list(
+            HistoricActivityInstance.objects.filter(process_instance_id__in=ids, end_time__isnull=True).values_list(
+                "id", flat=True
+            )
+        )
+        close_activity_history(open_activities, now, canceled=True)
+        jobs_log_bulk(Job.objects.filter(process_instance_id__in=ids).select_related("job_definition"), kind="deletion")
+        Incident.objects.filter(process_instance_id__in=ids).delete()
+        Job.objects.filter(process_instance_id__in=ids).delete()
+        ActivityInstance.objects.filter(process_instance_id__in=ids).delete()
+        ProcessInstance.objects.filter(id__in=ids).delete()
+        _terminate_history(starts, now, delete_reason)
+    return result
+
+
+def _terminate_history(starts: dict, now, delete_reason: str | None) -> None:
+    durations = Case(
+        *[When(id=i, then=Value(millis_between(start, now))) for i, start in starts.items()],
+        default=Value(None),
+        output_field=BigIntegerField(),
+    )
+    HistoricProcessInstance.objects.filter(id__in=list(starts)).update(
+        state=HistoricProcessInstance.EXTERNALLY_TERMINATED,
+        end_time=Value(now, output_field=DateTimeField()),
+        duration_in_millis=durations,
+        delete_reason=delete_reason,
+    )
+
+
+def historic_instances_delete(*, instance_ids: list[str]) -> ChunkResult:
+    """Delete finished historic instances with their activity history and job log."""
+    result = ChunkResult()
+    with transaction.atomic():
+        ends = dict(HistoricProcessInstance.objects.filter(id__in=instance_ids).values_list("id", "end_time"))
+        for i in instance_ids:
+            if i not in ends:
+                result.skipped[i] = NOT_FOUND
+            elif ends[i] is None:
+                result.skipped[i] = STILL_RUNNING
+            else:
+                result.changed.append(i)
+        ids = result.changed
+        HistoricActivityInstance.objects.filter(process_instance_id__in=ids).delete()
+        HistoricJobLog.objects.filter(process_instance_id__in=ids).delete()
+        HistoricProcessInstance.objects.filter(id__in=ids).delete()
+    return result

@@ -1,0 +1,281 @@
+"""Token execution: starting instances, completing user tasks, running service-task jobs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from engine.errors import BadUserRequest, NotFound, ServiceTaskFailed
+from engine.models import (
+    ActivityInstance,
+    HistoricActivityInstance,
+    HistoricProcessInstance,
+    Incident,
+    Job,
+    JobDefinition,
+    ProcessDefinition,
+    ProcessInstance,
+    new_id,
+)
+from engine.services.jobs import job_create, register_job_handler
+from engine.services.oplog import CATEGORY_TASK_WORKER, operation_log_write
+from engine.variables import evaluate_condition, is_truthy
+
+ASYNC_CONTINUATION = "async-continuation"
+MAX_STEPS = 1000
+WAIT_STATES = {"userTask", "serviceTask"}
+
+
+def millis_between(start: datetime, end: datetime) -> int:
+    return int((end - start).total_seconds() * 1000)
+
+
+@dataclass
+class Operation:
+    """One engine command on one instance: walks tokens and remembers whether an end was reached."""
+
+    instance: ProcessInstance
+    definition: ProcessDefinition
+    now: datetime = field(default_factory=timezone.now)
+    reached_end: bool = False
+    steps: int = 0
+
+    # --- entering and leaving activities ---------------------------------------------------
+    def enter(self, activity_id: str) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise BadUserRequest(f"Process '{self.definition.key}' loops without reaching a wait state")
+        node = self.definition.activity(activity_id)
+        kind = node["type"]
+        if kind in WAIT_STATES:
+            token = self._create_token(activity_id, node)
+            if kind == "serviceTask":
+                self._create_service_job(token)
+            return
+        if kind == "parallelGateway" and len(node["incoming"]) > 1:
+            self._arrive_at_join(activity_id, node)
+            return
+        self._record_passed(activity_id, node)
+        if kind == "endEvent":
+            self.reached_end = True
+            return
+        self.leave(activity_id)
+
+    def leave(self, activity_id: str) -> None:
+        node = self.definition.activity(activity_id)
+        if node["type"] == "exclusiveGateway":
+            self.take(self._choose_flow(activity_id, node))
+            return
+        for flow_id in node["outgoing"]:
+            self.take(flow_id)
+
+    def take(self, flow_id: str) -> None:
+        self.enter(self.definition.flow(flow_id)["target"])
+
+    def _choose_flow(self, activity_id: str, node: dict) -> str:
+        variables = self.instance.variables
+        for flow_id in node["outgoing"]:
+            condition = self.definition.flow(flow_id)["condition"]
+            if flow_id == node["default"]:
+                continue
+            if condition is None or evaluate_condition(condition, variables, flow_id):
+                return flow_id
+        if node["default"]:
+            return node["default"]
+        raise BadUserRequest(f"No outgoing sequence flow of exclusive gateway '{activity_id}' could be selected")
+
+    # --- rows ------------------------------------------------------------------------------
+    def _history(self, activity_id: str, node: dict, *, activity_instance_id: str, ended: bool) -> None:
+        HistoricActivityInstance.objects.create(
+            id=activity_instance_id,
+            activity_id=activity_id,
+            activity_name=node["name"],
+            activity_type=node["type"],
+            process_definition_id=self.definition.id,
+            process_instance_id=self.instance.id,
+            start_time=self.now,
+            end_time=self.now if ended else None,
+            duration_in_millis=0 if ended else None,
+            tenant_id=self.instance.tenant_id,
+        )
+
+    def _record_passed(self, activity_id: str, node: dict) -> None:
+        self._history(activity_id, node, activity_instance_id=new_id(), ended=True)
+
+    def _create_token(self, activity_id: str, node: dict) -> ActivityInstance:
+        token = ActivityInstance.objects.create(
+            process_instance=self.instance,
+            activity_id=activity_id,
+            activity_type=node["type"],
+            activity_name=node["name"],
+            start_time=self.now,
+        )
+        self._history(activity_id, node, activity_instance_id=token.id, ended=False)
+        return token
+
+    def _create_service_job(self, token: ActivityInstance) -> None:
+        definition = JobDefinition.objects.filter(
+            process_definition=self.definition, activity_id=token.activity_id, job_type=ASYNC_CONTINUATION
+        ).first()
+        job_create(
+            job_type=ASYNC_CONTINUATION,
+            job_definition=definition,
+            process_instance=self.instance,
+            process_definition_id=self.definition.id,
+            process_definition_key=self.definition.key,
+            execution_id=token.id,
+            activity_id=token.activity_id,
+            tenant_id=self.instance.tenant_id,
+            suspended=self.instance.suspended,
+        )
+
+    def _arrive_at_join(self, activity_id: str, node: dict) -> None:
+        self._create_token(activity_id, node)
+        needed = len(node["incoming"])
+        waiting = list(
+            ActivityInstance.objects.filter(process_instance=self.instance, activity_id=activity_id)
+            .order_by("start_time", "id")
+            .values_list("id", flat=True)[:needed]
+        )
+        if len(waiting) < needed:
+            return
+        self.remove_tokens(waiting, canceled=False)
+        self.leave(activity_id)
+
+    def remove_tokens(self, token_ids: list[str], *, canceled: bool) -> None:
+        """Remove tokens with their jobs and incidents, closing their history."""
+        Incident.objects.filter(execution_id__in=token_ids).delete()
+        Job.objects.filter(execution_id__in=token_ids).delete()
+        ActivityInstance.objects.filter(id__in=token_ids).delete()
+        close_activity_history(token_ids, self.now, canceled=canceled)
+
+    # --- the end -----------------------------------------------------------------------------
+    def finish(self, *, delete_reason: str | None = None) -> bool:
+        """End the instance if no token is left; return whether it ended."""
+        if ActivityInstance.objects.filter(process_instance=self.instance).exists():
+            return False
+        state = (
+            HistoricProcessInstance.COMPLETED if self.reached_end else HistoricProcessInstance.EXTERNALLY_TERMINATED
+        )
+        end_instance(self.instance, state=state, now=self.now, delete_reason=None if self.reached_end else delete_reason)
+        return True
+
+
+def close_activity_history(activity_instance_ids: list[str], now: datetime, *, canceled: bool) -> None:
+    rows = HistoricActivityInstance.objects.filter(id__in=activity_instance_ids, end_time__isnull=True)
+    for row in rows:
+        row.end_time = now
+        row.duration_in_millis = millis_between(row.start_time, now)
+        row.canceled = canceled
+    HistoricActivityInstance.objects.bulk_update(rows, ["end_time", "duration_in_millis", "canceled"])
+
+
+def end_instance(instance: ProcessInstance, *, state: str, now: datetime, delete_reason: str | None) -> None:
+    HistoricProcessInstance.objects.filter(id=instance.id).update(
+        state=state,
+        end_time=now,
+        duration_in_millis=millis_between(instance.start_time, now),
+        delete_reason=delete_reason,
+    )
+    ProcessInstance.objects.filter(id=instance.id).delete()  # keeps instance.id readable for callers
+
+
+# --- public services ---------------------------------------------------------------------------
+
+
+def instance_start(
+    *,
+    definition: ProcessDefinition,
+    business_key: str | None = None,
+    variables: dict | None = None,
+    user_id: str | None = None,
+) -> ProcessInstance:
+    if definition.suspended:
+        raise BadUserRequest(f"Process definition with id '{definition.id}' is suspended")
+    now = timezone.now()
+    with transaction.atomic():
+        instance = ProcessInstance.objects.create(
+            process_definition=definition,
+            business_key=business_key,
+            tenant_id=definition.tenant_id,
+            start_time=now,
+            start_user_id=user_id,
+            variables=variables or {},
+        )
+        HistoricProcessInstance.objects.create(
+            id=instance.id,
+            business_key=business_key,
+            process_definition_id=definition.id,
+            process_definition_key=definition.key,
+            process_definition_name=definition.name,
+            process_definition_version=definition.version,
+            start_time=now,
+            start_user_id=user_id,
+            start_activity_id=definition.graph["start"],
+            tenant_id=definition.tenant_id,
+            state=HistoricProcessInstance.ACTIVE,
+        )
+        operation = Operation(instance=instance, definition=definition, now=now)
+        operation.enter(definition.graph["start"])
+        operation.finish()
+    return instance
+
+
+def task_complete(*, task_id: str, variables: dict | None = None, user_id: str | None = None) -> None:
+    """Complete a waiting user task (a token of a userTask), merging variables into the instance."""
+    with transaction.atomic():
+        token = (
+            ActivityInstance.objects.select_related("process_instance__process_definition")
+            .filter(id=task_id, activity_type="userTask")
+            .first()
+        )
+        if token is None:
+            raise NotFound(f"Cannot find task with id {task_id}")
+        instance = token.process_instance
+        if instance.suspended:
+            raise BadUserRequest(f"Cannot complete task '{task_id}': its process instance is suspended")
+        if variables:
+            instance.variables = {**instance.variables, **variables}
+            instance.save(update_fields=["variables"])
+        operation = Operation(instance=instance, definition=instance.process_definition)
+        operation.remove_tokens([token.id], canceled=False)
+        operation.leave(token.activity_id)
+        operation.finish()
+        operation_log_write(
+            user_id=user_id,
+            operation_type="Complete",
+            entity_type="Task",
+            category=CATEGORY_TASK_WORKER,
+            task_id=task_id,
+            process_instance_id=instance.id,
+            process_definition_id=instance.process_definition_id,
+            tenant_id=instance.tenant_id,
+        )
+
+
+def execute_async_continuation(job: Job) -> None:
+    token = (
+        ActivityInstance.objects.select_related("process_instance__process_definition")
+        .filter(id=job.execution_id)
+        .first()
+    )
+    if token is None:
+        return  # the token was moved away meanwhile; nothing left to continue
+    instance = token.process_instance
+    definition = instance.process_definition
+    node = definition.activity(token.activity_id)
+    fail_variable = node.get("failWhen")
+    if fail_variable and is_truthy(instance.variables, fail_variable):
+        raise ServiceTaskFailed(
+            f"Service task '{token.activity_id}' failed: process variable '{fail_variable}' is set"
+        )
+    operation = Operation(instance=instance, definition=definition)
+    ActivityInstance.objects.filter(id=token.id).delete()
+    close_activity_history([token.id], operation.now, canceled=False)
+    operation.leave(token.activity_id)
+    operation.finish()
+
+
+register_job_handler(ASYNC_CONTINUATION, execute_async_continuation)
