@@ -139,7 +139,7 @@ def job_execute(job_id: str, *, owner: str) -> str:
         return "not-acquired"
     try:
         with transaction.atomic():
-            job = Job.objects.select_for_update().select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
+            job = Job.objects.select_for_update(of=("self",)).select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
             if job is None:
                 return "lock-lost"
             handler = JOB_HANDLERS.get(job.job_type)
@@ -175,7 +175,7 @@ def job_record_failure(job_id: str, *, owner: str, exc: BaseException) -> None:
     message = (str(exc) or type(exc).__name__)[:4000]
     stacktrace = "".join(traceback.format_exception(exc))
     with transaction.atomic():
-        job = Job.objects.select_for_update().select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
+        job = Job.objects.select_for_update(of=("self",)).select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
         if job is None:
             return
         job.retries = max(job.retries - 1, 0)

@@ -66,7 +66,7 @@ def instance_modify(
     del skip_custom_listeners, skip_io_mappings
     with transaction.atomic():
         instance = (
-            ProcessInstance.objects.select_for_update().select_related("process_definition").filter(id=instance_id).first()
+            ProcessInstance.objects.select_for_update(of=("self",)).select_related("process_definition").filter(id=instance_id).first()
         )
         if instance is None:
             raise NotFound(f"Process instance with id '{instance_id}' does not exist")

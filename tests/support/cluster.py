@@ -52,12 +52,17 @@ class Cluster:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        # SIGTERM to the qcluster parent only: it stops its own workers in order.
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.kill()
             self.process.wait(timeout=10)
+        try:  # whatever the cluster left behind (a stuck worker) goes too
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
