@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, OrderBy, QuerySet
 
 from engine.errors import BadUserRequest
 
@@ -133,7 +133,7 @@ class QuerySpec:
                 queryset = apply(queryset, value)
         return queryset
 
-    def ordering(self, data: Mapping, *, from_body: bool) -> list[str]:
+    def ordering(self, data: Mapping, *, from_body: bool) -> list[OrderBy]:
         pairs: list[tuple[object, object]] = []
         if from_body and "sorting" in data and data["sorting"] is not None:
             sorting = data["sorting"]
@@ -142,7 +142,8 @@ class QuerySpec:
             pairs = [(s.get("sortBy"), s.get("sortOrder")) for s in sorting]
         elif "sortBy" in data or "sortOrder" in data:
             pairs = [(data.get("sortBy"), data.get("sortOrder"))]
-        order = []
+        order: list[OrderBy] = []
+        used: set[str] = set()
         for sort_by, sort_order in pairs:
             if sort_by is None or sort_order is None:
                 raise BadUserRequest(SORT_PAIR_MESSAGE)
@@ -150,9 +151,11 @@ class QuerySpec:
                 raise invalid("sortBy", sort_by)
             if sort_order not in ("asc", "desc"):
                 raise invalid("sortOrder", sort_order)
-            prefix = "-" if sort_order == "desc" else ""
-            order.append(prefix + self.sort_fields[sort_by])
-        return order + [f for f in self.default_order if f.lstrip("-") not in {o.lstrip("-") for o in order}]
+            column = self.sort_fields[sort_by]
+            used.add(column)
+            # Nulls count as the smallest value on every database (PostgreSQL's default differs).
+            order.append(F(column).desc(nulls_last=True) if sort_order == "desc" else F(column).asc(nulls_first=True))
+        return order + [F(f).asc() for f in self.default_order if f not in used]
 
 
 def paging(data: Mapping) -> tuple[int, int | None]:
