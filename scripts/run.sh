@@ -13,11 +13,20 @@ PY=.venv/bin/python
 $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
 $PY manage.py load_demo_data --if-empty --instances "${DEMO_INSTANCES:-3000}"
+stop() {
+  trap - EXIT INT TERM
+  kill -TERM "${web:-}" "${cluster:-}" 2>/dev/null || true
+  for _ in $(seq 20); do kill -0 "${web:-}" "${cluster:-}" 2>/dev/null || break; sleep 0.5; done
+  pkill -KILL -P "${cluster:-0}" 2>/dev/null || true
+  kill -KILL "${web:-}" "${cluster:-}" 2>/dev/null || true
+}
+trap stop EXIT INT TERM
 $PY manage.py qcluster &
 cluster=$!
-trap 'kill $cluster 2>/dev/null; wait $cluster 2>/dev/null' EXIT INT TERM
 echo
 echo "  Cockpit:  http://127.0.0.1:${PORT}/   (login: admin / ${DEMO_PASSWORD:-admin}; operators: operator-a, operator-b)"
 echo "  REST API: http://127.0.0.1:${PORT}/engine-rest/   Admin: http://127.0.0.1:${PORT}/admin/"
 echo
-.venv/bin/gunicorn cockpit.wsgi --bind "127.0.0.1:${PORT}" --workers "${WEB_WORKERS:-2}" --access-logfile - 
+.venv/bin/gunicorn cockpit.wsgi --bind "127.0.0.1:${PORT}" --workers "${WEB_WORKERS:-2}" --access-logfile - &
+web=$!
+wait -n "$web" "$cluster"
