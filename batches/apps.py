@@ -6,3 +6,8 @@ class BatchesConfig(AppConfig):
     name = "batches"
     verbose_name = "Batches"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from batches.services import register_handlers
+
+        register_handlers()

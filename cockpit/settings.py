@@ -203,6 +203,27 @@ ENGINE = {
     "JOB_HANDLER_MODULES": [m for m in os.environ.get("ENGINE_JOB_HANDLER_MODULES", "").split(",") if m],
 }
 
+# Batch defaults (Camunda's names). Chosen by bench/: see README "Batch defaults".
+BATCH = {
+    "JOBS_PER_SEED": env_int("BATCH_JOBS_PER_SEED", 100),
+    "INVOCATIONS_PER_JOB": env_int("BATCH_INVOCATIONS_PER_JOB", 100),
+    "POLL_SECONDS": env_int("BATCH_POLL_SECONDS", 30),
+    # Per batch type, e.g. BATCH_INVOCATIONS_PER_JOB_INSTANCE_MODIFICATION=20.
+    "PER_TYPE": {
+        batch_type: {
+            key: env_int(f"BATCH_{key}_{batch_type.upper().replace('-', '_')}", 0)
+            for key in ("JOBS_PER_SEED", "INVOCATIONS_PER_JOB")
+        }
+        for batch_type in [
+            "instance-deletion",
+            "historic-instance-deletion",
+            "set-job-retries",
+            "instance-modification",
+            "instance-update-suspension-state",
+        ]
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -12,5 +12,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("engine-rest/openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("engine-rest/", include("batches.rest.urls")),
     path("engine-rest/", include("engine.rest.urls")),
 ]

@@ -20,7 +20,10 @@ def error_response(status: int, type_name: str, message: str, headers: dict | No
 
 def _drf_message(detail: object) -> str:
     if isinstance(detail, dict):
-        return "; ".join(f"{key}: {_drf_message(value)}" for key, value in detail.items())
+        return "; ".join(
+            _drf_message(value) if key == "non_field_errors" else f"{key}: {_drf_message(value)}"
+            for key, value in detail.items()
+        )
     if isinstance(detail, list):
         return "; ".join(_drf_message(item) for item in detail)
     return str(detail)

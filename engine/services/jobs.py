@@ -29,7 +29,19 @@ class Reschedule:
     due_date: datetime
 
 
-JobHandler = Callable[[Job], "Reschedule | None"]
+@dataclass(frozen=True)
+class Failed:
+    """Returned by a handler whose work must be kept (committed) while the job still counts as failed.
+
+    A batch execution job uses it: the items that succeeded stay done, the job loses a retry and
+    keeps the error, and only the unfinished items run again on retry.
+    """
+
+    message: str
+    stacktrace: str
+
+
+JobHandler = Callable[[Job], "Reschedule | Failed | None"]
 JOB_HANDLERS: dict[str, JobHandler] = {}
 
 
@@ -108,6 +120,18 @@ def job_create(*, job_type: str, job_definition: JobDefinition | None = None, **
     return job
 
 
+def jobs_create_bulk(jobs: list[Job]) -> None:
+    """Insert many jobs with their creation log; due, active ones are woken up on commit."""
+    now = timezone.now()
+    for job in jobs:
+        job.create_time = now
+        if job.job_definition is not None and job.job_definition.suspended:
+            job.suspended = True
+    Job.objects.bulk_create(jobs)
+    jobs_log_bulk(jobs, kind="creation")
+    jobs_enqueue_on_commit([j.id for j in jobs if not j.suspended and (j.due_date is None or j.due_date <= now)])
+
+
 def jobs_enqueue_on_commit(job_ids: list[str]) -> None:
     if job_ids:
         transaction.on_commit(lambda: jobs_enqueue(job_ids))
@@ -146,12 +170,17 @@ def job_execute(job_id: str, *, owner: str) -> str:
             if handler is None:
                 raise LookupError(f"No job handler registered for job type '{job.job_type}'")
             outcome = handler(job)
-            _finish_job(job, outcome)
-        return "succeeded"
+            if not isinstance(outcome, Failed):
+                _finish_job(job, outcome)
     except Exception as exc:  # every failure is recorded on the job, whatever raised it
         logger.info("job %s failed: %s", job_id, exc)
-        job_record_failure(job_id, owner=owner, exc=exc)
+        message = str(exc) or type(exc).__name__
+        job_record_failure(job_id, owner=owner, message=message, stacktrace="".join(traceback.format_exception(exc)))
         return "failed"
+    if isinstance(outcome, Failed):
+        job_record_failure(job_id, owner=owner, message=outcome.message, stacktrace=outcome.stacktrace)
+        return "failed"
+    return "succeeded"
 
 
 def _finish_job(job: Job, outcome: Reschedule | None) -> None:
@@ -171,9 +200,8 @@ def _finish_job(job: Job, outcome: Reschedule | None) -> None:
     Job.objects.filter(id=job.id).delete()
 
 
-def job_record_failure(job_id: str, *, owner: str, exc: BaseException) -> None:
-    message = (str(exc) or type(exc).__name__)[:4000]
-    stacktrace = "".join(traceback.format_exception(exc))
+def job_record_failure(job_id: str, *, owner: str, message: str, stacktrace: str) -> None:
+    message = message[:4000]
     with transaction.atomic():
         job = Job.objects.select_for_update(of=("self",)).select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
         if job is None:

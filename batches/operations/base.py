@@ -1,0 +1,108 @@
+"""What every batch operation declares: type, endpoint, schema, selection, and how a chunk is applied."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from django.db.models import Model, Q, QuerySet
+from rest_framework import serializers
+
+from engine.errors import BadUserRequest
+from engine.query import MAX_LIST_LENGTH, QuerySpec
+from engine.selectors import query
+from engine.services.lifecycle import ChunkResult
+
+NOT_VISIBLE = "not found (or not visible to the batch's creator)"
+
+
+@dataclass
+class Selection:
+    """What a batch runs on: explicit ids (kept even if unknown; they are skipped later) and queries."""
+
+    ids: list[str] = field(default_factory=list)
+    sources: list[QuerySet] = field(default_factory=list)
+
+
+def id_list(**kwargs) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(allow_blank=False, allow_null=False, max_length=64),
+        required=False,
+        allow_null=True,
+        max_length=MAX_LIST_LENGTH,
+        **kwargs,
+    )
+
+
+def query_field() -> serializers.DictField:
+    return serializers.DictField(required=False, allow_null=True)
+
+
+def check_query(spec: QuerySpec, name: str, value: Mapping | None) -> Mapping | None:
+    """Validate a nested query object with the engine's parameter rules (400 names the field)."""
+    if value is None:
+        return None
+    try:
+        spec.parse(value, from_body=True)
+        spec.ordering(value, from_body=True)
+    except BadUserRequest as exc:
+        raise serializers.ValidationError(f"{name}: {exc}") from exc
+    return value
+
+
+def run_query(spec: QuerySpec, model: type[Model], user, value: Mapping) -> QuerySet:
+    return query(spec, model, user, value, from_body=True).order_by()
+
+
+class BatchOperation:
+    """One batch type. Subclasses live one per module in batches/operations/ and join REGISTRY."""
+
+    type: ClassVar[str]
+    path: ClassVar[str]
+    label: ClassVar[str]
+    permission_codename: ClassVar[str]
+    serializer_class: ClassVar[type[serializers.Serializer]]
+    target_model: ClassVar[type[Model]]
+    empty_message: ClassVar[str]
+
+    @property
+    def permission(self) -> str:
+        return f"batches.{self.permission_codename}"
+
+    def validate(self, payload: object) -> dict:
+        if not isinstance(payload, dict):
+            raise BadUserRequest("Request body must be a JSON object")
+        serializer = self.serializer_class(data=payload)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def selection(self, data: dict, user) -> Selection:
+        raise NotImplementedError
+
+    def configuration(self, data: dict) -> dict:
+        """What the execution jobs need, stored on the batch as JSON."""
+        return {}
+
+    def tenant_id(self, data: dict) -> str | None | bool:
+        """The batch's tenant; True means 'the one tenant all targets share, if any'."""
+        return True
+
+    def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
+        raise NotImplementedError
+
+    def apply(self, ids: list[str], configuration: dict) -> ChunkResult:
+        raise NotImplementedError
+
+    def run_chunk(self, ids: list[str], configuration: dict) -> ChunkResult:
+        """Apply to the targets the creator may see; the others are skipped as not found."""
+        allowed = configuration.get("tenantIds")
+        hidden: set[str] = set()
+        if allowed is not None:
+            hidden = set(
+                self.target_model.objects.filter(pk__in=ids)
+                .exclude(Q(tenant_id__isnull=True) | Q(tenant_id__in=allowed))
+                .values_list("pk", flat=True)
+            )
+        result = self.apply([i for i in ids if i not in hidden], configuration) if len(hidden) < len(ids) else ChunkResult()
+        result.skipped.update({i: NOT_VISIBLE for i in hidden})
+        return result

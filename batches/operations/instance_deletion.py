@@ -1,0 +1,53 @@
+"""instance-deletion: cancel running process instances (POST /process-instance/delete)."""
+from rest_framework import serializers
+
+from batches.operations.base import BatchOperation, Selection, check_query, id_list, query_field, run_query
+from engine.models import ProcessInstance
+from engine.selectors import PROCESS_INSTANCE
+from engine.services.lifecycle import instances_delete
+
+
+class InstanceDeletionSerializer(serializers.Serializer):
+    processInstanceIds = id_list()
+    processInstanceQuery = query_field()
+    deleteReason = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=4000)
+    skipCustomListeners = serializers.BooleanField(required=False, default=False)
+    skipSubprocesses = serializers.BooleanField(required=False, default=False)
+    skipIoMappings = serializers.BooleanField(required=False, default=False)
+
+    def validate_processInstanceQuery(self, value):
+        return check_query(PROCESS_INSTANCE, "processInstanceQuery", value)
+
+
+class InstanceDeletion(BatchOperation):
+    type = "instance-deletion"
+    path = "process-instance/delete"
+    label = "Cancel running process instances"
+    permission_codename = "create_instance_deletion"
+    serializer_class = InstanceDeletionSerializer
+    target_model = ProcessInstance
+    empty_message = "processInstanceIds is empty"
+
+    def selection(self, data: dict, user) -> Selection:
+        sources = []
+        if data.get("processInstanceQuery") is not None:
+            sources.append(run_query(PROCESS_INSTANCE, ProcessInstance, user, data["processInstanceQuery"]))
+        return Selection(ids=data.get("processInstanceIds") or [], sources=sources)
+
+    def configuration(self, data: dict) -> dict:
+        return {
+            "deleteReason": data.get("deleteReason"),
+            "skipCustomListeners": data["skipCustomListeners"],
+            "skipSubprocesses": data["skipSubprocesses"],
+            "skipIoMappings": data["skipIoMappings"],
+        }
+
+    def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
+        return "Delete", "ProcessInstance", {
+            "nrOfInstances": (None, total),
+            "async": (None, True),
+            "deleteReason": (None, data.get("deleteReason")),
+        }
+
+    def apply(self, ids, configuration):
+        return instances_delete(instance_ids=ids, delete_reason=configuration.get("deleteReason"))

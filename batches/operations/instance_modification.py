@@ -1,0 +1,103 @@
+"""instance-modification: move tokens of many instances (POST /modification/executeAsync)."""
+from django.db import transaction
+from rest_framework import serializers
+
+from batches.operations.base import BatchOperation, Selection, check_query, id_list, query_field
+from batches.operations.suspension import instance_selection
+from engine.errors import BadUserRequest, NotFound
+from engine.models import ProcessDefinition, ProcessInstance
+from engine.selectors import HISTORIC_PROCESS_INSTANCE, PROCESS_INSTANCE
+from engine.services.lifecycle import NOT_RUNNING, ChunkResult
+from engine.services.modification import instance_modify, validate_instructions
+
+OTHER_DEFINITION = "instance belongs to another process definition"
+
+
+class ModificationSerializer(serializers.Serializer):
+    processDefinitionId = serializers.CharField(required=True, allow_blank=False, max_length=255)
+    instructions = serializers.ListField(child=serializers.DictField(), required=True, allow_empty=False)
+    processInstanceIds = id_list()
+    processInstanceQuery = query_field()
+    historicProcessInstanceQuery = query_field()
+    skipCustomListeners = serializers.BooleanField(required=False, default=False)
+    skipIoMappings = serializers.BooleanField(required=False, default=False)
+    annotation = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=4000)
+
+    def validate_processInstanceQuery(self, value):
+        return check_query(PROCESS_INSTANCE, "processInstanceQuery", value)
+
+    def validate_historicProcessInstanceQuery(self, value):
+        return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
+
+    def validate(self, attrs):
+        selectors = ("processInstanceIds", "processInstanceQuery", "historicProcessInstanceQuery")
+        if all(attrs.get(name) is None for name in selectors):
+            raise serializers.ValidationError(
+                "Either processInstanceIds, processInstanceQuery or historicProcessInstanceQuery has to be set"
+            )
+        definition = ProcessDefinition.objects.filter(id=attrs["processDefinitionId"]).first()
+        if definition is None:
+            raise serializers.ValidationError(
+                {"processDefinitionId": f"Process definition '{attrs['processDefinitionId']}' does not exist"}
+            )
+        try:
+            attrs["instructions"] = validate_instructions(definition, attrs["instructions"])
+        except BadUserRequest as exc:
+            raise serializers.ValidationError({"instructions": str(exc)}) from exc
+        attrs["definition"] = definition
+        return attrs
+
+
+class InstanceModification(BatchOperation):
+    type = "instance-modification"
+    path = "modification/executeAsync"
+    label = "Modify process instances"
+    permission_codename = "create_instance_modification"
+    serializer_class = ModificationSerializer
+    target_model = ProcessInstance
+    empty_message = "Process instance ids is empty"
+
+    def selection(self, data: dict, user) -> Selection:
+        return instance_selection(data, user)
+
+    def configuration(self, data: dict) -> dict:
+        return {
+            "processDefinitionId": data["processDefinitionId"],
+            "instructions": data["instructions"],
+            "skipCustomListeners": data["skipCustomListeners"],
+            "skipIoMappings": data["skipIoMappings"],
+            "annotation": data.get("annotation"),
+        }
+
+    def tenant_id(self, data: dict):
+        return data["definition"].tenant_id
+
+    def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
+        return "ModifyProcessInstance", "ProcessInstance", {
+            "nrOfInstances": (None, total),
+            "async": (None, True),
+            "processDefinitionId": (None, data["processDefinitionId"]),
+        }
+
+    def apply(self, ids, configuration):
+        """One instance at a time: modification walks each instance's tokens."""
+        result = ChunkResult()
+        for instance_id in ids:
+            try:
+                with transaction.atomic():
+                    instance_modify(
+                        instance_id=instance_id,
+                        instructions=configuration["instructions"],
+                        skip_custom_listeners=configuration["skipCustomListeners"],
+                        skip_io_mappings=configuration["skipIoMappings"],
+                        annotation=configuration.get("annotation"),
+                        expected_definition_id=configuration["processDefinitionId"],
+                    )
+                result.changed.append(instance_id)
+            except NotFound:
+                result.skipped[instance_id] = NOT_RUNNING
+            except BadUserRequest as exc:
+                if "belongs to process definition" not in str(exc):
+                    raise
+                result.skipped[instance_id] = OTHER_DEFINITION
+        return result

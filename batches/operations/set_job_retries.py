@@ -1,0 +1,112 @@
+"""set-job-retries: POST /job/retries (jobs) and POST /process-instance/job-retries (jobs of instances)."""
+from datetime import datetime
+
+from django.db.models import Q
+from rest_framework import serializers
+
+from batches.operations.base import BatchOperation, Selection, check_query, id_list, query_field, run_query
+from engine.models import HistoricProcessInstance, Job, ProcessInstance
+from engine.query import format_date, parse_date
+from engine.selectors import HISTORIC_PROCESS_INSTANCE, JOB, PROCESS_INSTANCE, visible
+from engine.services.jobs import jobs_set_retries
+from engine.services.lifecycle import ChunkResult
+
+JOB_NOT_FOUND = "job does not exist any more"
+
+
+class RetriesField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int) or data < 0:
+            raise serializers.ValidationError(
+                f"The number of job retries must be a non-negative Integer, but '{data}' has been provided."
+            )
+        return data
+
+
+class DueDateField(serializers.Field):
+    def to_internal_value(self, data):
+        try:
+            return parse_date(data)
+        except ValueError:
+            raise serializers.ValidationError(f"Cannot parse date '{data}'; use yyyy-MM-dd'T'HH:mm:ss.SSSZ") from None
+
+    def to_representation(self, value):
+        return format_date(value)
+
+
+class JobRetriesSerializer(serializers.Serializer):
+    jobIds = id_list()
+    jobQuery = query_field()
+    retries = RetriesField(required=True, allow_null=False)
+    dueDate = DueDateField(required=False, allow_null=True)
+
+    def validate_jobQuery(self, value):
+        return check_query(JOB, "jobQuery", value)
+
+
+class ProcessJobRetriesSerializer(serializers.Serializer):
+    processInstances = id_list()
+    processInstanceQuery = query_field()
+    historicProcessInstanceQuery = query_field()
+    retries = RetriesField(required=True, allow_null=False)
+    dueDate = DueDateField(required=False, allow_null=True)
+
+    def validate_processInstanceQuery(self, value):
+        return check_query(PROCESS_INSTANCE, "processInstanceQuery", value)
+
+    def validate_historicProcessInstanceQuery(self, value):
+        return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
+
+
+class SetJobRetries(BatchOperation):
+    type = "set-job-retries"
+    path = "job/retries"
+    label = "Set retries of jobs"
+    permission_codename = "create_set_job_retries"
+    serializer_class = JobRetriesSerializer
+    target_model = Job
+    empty_message = "jobIds is empty"
+
+    def selection(self, data: dict, user) -> Selection:
+        sources = []
+        if data.get("jobQuery") is not None:
+            sources.append(run_query(JOB, Job, user, data["jobQuery"]))
+        return Selection(ids=data.get("jobIds") or [], sources=sources)
+
+    def configuration(self, data: dict) -> dict:
+        due: datetime | None = data.get("dueDate")
+        return {"retries": data["retries"], "dueDate": format_date(due)}
+
+    def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
+        return "SetJobRetries", "Job", {
+            "nrOfInstances": (None, total),
+            "async": (None, True),
+            "retries": (None, data["retries"]),
+        }
+
+    def apply(self, ids, configuration):
+        due = parse_date(configuration["dueDate"]) if configuration.get("dueDate") else None
+        found = jobs_set_retries(job_ids=ids, retries=configuration["retries"], due_date=due)
+        return ChunkResult(
+            changed=[i for i in ids if i in found], skipped={i: JOB_NOT_FOUND for i in ids if i not in found}
+        )
+
+
+class SetJobRetriesByProcess(SetJobRetries):
+    """The same batch type, selecting the jobs of process instances."""
+
+    path = "process-instance/job-retries"
+    label = "Set retries of the jobs of process instances"
+    serializer_class = ProcessJobRetriesSerializer
+
+    def selection(self, data: dict, user) -> Selection:
+        instances = Q(pk__in=[])
+        if data.get("processInstances"):
+            instances |= Q(process_instance_id__in=data["processInstances"])
+        if data.get("processInstanceQuery") is not None:
+            found = run_query(PROCESS_INSTANCE, ProcessInstance, user, data["processInstanceQuery"])
+            instances |= Q(process_instance_id__in=found.values("pk"))
+        if data.get("historicProcessInstanceQuery") is not None:
+            found = run_query(HISTORIC_PROCESS_INSTANCE, HistoricProcessInstance, user, data["historicProcessInstanceQuery"])
+            instances |= Q(process_instance_id__in=found.values("pk"))
+        return Selection(sources=[visible(Job, user).filter(instances).order_by()])

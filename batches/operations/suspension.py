@@ -1,0 +1,69 @@
+"""instance-update-suspension-state: suspend or activate instances (POST /process-instance/suspended-async)."""
+from rest_framework import serializers
+
+from batches.operations.base import BatchOperation, Selection, check_query, id_list, query_field, run_query
+from engine.models import HistoricProcessInstance, ProcessInstance
+from engine.selectors import HISTORIC_PROCESS_INSTANCE, PROCESS_INSTANCE
+from engine.services.lifecycle import instances_set_suspended
+
+NO_SELECTOR = (
+    "Either processInstanceIds, processInstanceQuery or historicProcessInstanceQuery should be set to update "
+    "the suspension state."
+)
+
+
+class SuspensionSerializer(serializers.Serializer):
+    processInstanceIds = id_list()
+    processInstanceQuery = query_field()
+    historicProcessInstanceQuery = query_field()
+    suspended = serializers.BooleanField(required=True)
+
+    def validate_processInstanceQuery(self, value):
+        return check_query(PROCESS_INSTANCE, "processInstanceQuery", value)
+
+    def validate_historicProcessInstanceQuery(self, value):
+        return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
+
+    def validate(self, attrs):
+        selectors = ("processInstanceIds", "processInstanceQuery", "historicProcessInstanceQuery")
+        if all(attrs.get(name) is None for name in selectors):
+            raise serializers.ValidationError(NO_SELECTOR)
+        return attrs
+
+
+def instance_selection(data: dict, user) -> Selection:
+    """ids ∪ runtime query ∪ historic query, as running-instance ids (shared with modification)."""
+    sources = []
+    if data.get("processInstanceQuery") is not None:
+        sources.append(run_query(PROCESS_INSTANCE, ProcessInstance, user, data["processInstanceQuery"]))
+    if data.get("historicProcessInstanceQuery") is not None:
+        sources.append(
+            run_query(HISTORIC_PROCESS_INSTANCE, HistoricProcessInstance, user, data["historicProcessInstanceQuery"])
+        )
+    return Selection(ids=data.get("processInstanceIds") or [], sources=sources)
+
+
+class Suspension(BatchOperation):
+    type = "instance-update-suspension-state"
+    path = "process-instance/suspended-async"
+    label = "Suspend or activate process instances"
+    permission_codename = "create_instance_update_suspension_state"
+    serializer_class = SuspensionSerializer
+    target_model = ProcessInstance
+    empty_message = "processInstanceIds is empty"
+
+    def selection(self, data: dict, user) -> Selection:
+        return instance_selection(data, user)
+
+    def configuration(self, data: dict) -> dict:
+        return {"suspended": data["suspended"]}
+
+    def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
+        return ("Suspend" if data["suspended"] else "Activate"), "ProcessInstance", {
+            "nrOfInstances": (None, total),
+            "async": (None, True),
+            "suspensionState": (None, "suspended" if data["suspended"] else "active"),
+        }
+
+    def apply(self, ids, configuration):
+        return instances_set_suspended(instance_ids=ids, suspended=configuration["suspended"])

@@ -1,0 +1,1 @@
+"""The batch part of the Camunda-7-compatible REST API."""

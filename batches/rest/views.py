@@ -1,0 +1,128 @@
+"""Batch REST endpoints: the creation endpoints of every operation, batch queries, statistics, history."""
+from __future__ import annotations
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from batches.models import Batch, BatchItem, HistoricBatch
+from batches.operations.base import BatchOperation
+from batches.rest import dtos
+from batches.selectors import BATCH, BATCH_STATISTICS, HISTORIC_BATCH, item_counts_for, items_of, with_statistics
+from batches.services import batch_create, batch_delete, batch_set_suspended, historic_batch_delete
+from engine.query import invalid, page, paging
+from engine.rest.base import CamundaView
+from engine.rest.views import parse_bool_field
+from engine.selectors import query, visible
+
+
+def batch_not_found(pk: str) -> str:
+    return f"Batch with id '{pk}' does not exist"
+
+
+def historic_batch_not_found(pk: str) -> str:
+    return f"Historic batch with id '{pk}' does not exist"
+
+
+class BatchCreate(CamundaView):
+    """POST of one operation's payload; answers the created BatchDto."""
+
+    operation: BatchOperation | None = None
+
+    def post(self, request: Request) -> Response:
+        self.require(request, self.operation.permission)
+        batch = batch_create(operation=self.operation, payload=self.body(request), user=request.user)
+        return Response(dtos.batch_dto(batch))
+
+
+class BatchList(CamundaView):
+    def get(self, request: Request) -> Response:
+        first, size = paging(request.query_params)
+        rows = query(BATCH, Batch, request.user, request.query_params, from_body=False)
+        return Response([dtos.batch_dto(b) for b in page(rows, first, size)])
+
+
+class BatchCount(CamundaView):
+    def get(self, request: Request) -> Response:
+        return Response({"count": query(BATCH, Batch, request.user, request.query_params, from_body=False).count()})
+
+
+def statistics_rows(request: Request):
+    spec, params = BATCH_STATISTICS, request.query_params
+    values = spec.parse(params, from_body=False)
+    rows = spec.filter(with_statistics(visible(Batch, request.user)), values)
+    return rows.order_by(*spec.ordering(params, from_body=False))
+
+
+class BatchStatistics(CamundaView):
+    def get(self, request: Request) -> Response:
+        first, size = paging(request.query_params)
+        rows = list(page(statistics_rows(request), first, size))
+        counts = item_counts_for([b.id for b in rows])
+        return Response([dtos.statistics_dto(b, counts[b.id]) for b in rows])
+
+
+class BatchStatisticsCount(CamundaView):
+    def get(self, request: Request) -> Response:
+        return Response({"count": statistics_rows(request).count()})
+
+
+class BatchDetail(CamundaView):
+    def get(self, request: Request, pk: str) -> Response:
+        batch = self.visible_or_404(Batch, pk, batch_not_found(pk))
+        return Response(dtos.batch_dto(batch))
+
+    def delete(self, request: Request, pk: str) -> Response:
+        self.require(request, "batches.delete_batch")
+        raw = request.query_params.get("cascade", "false")
+        if raw not in ("true", "false"):
+            raise invalid("cascade", raw)
+        batch = self.visible_or_404(Batch, pk, batch_not_found(pk))
+        batch_delete(batch=batch, cascade=raw == "true", user_id=request.user.get_username())
+        return Response(status=204)
+
+
+class BatchSuspended(CamundaView):
+    def put(self, request: Request, pk: str) -> Response:
+        self.require(request, "batches.change_batch")
+        suspended = parse_bool_field(self.body(request), "suspended")
+        batch = self.visible_or_404(Batch, pk, batch_not_found(pk))
+        batch_set_suspended(batch=batch, suspended=suspended, user_id=request.user.get_username())
+        return Response(status=204)
+
+
+class BatchItems(CamundaView):
+    """Ours: the frozen items of a batch (running or historic) with their results."""
+
+    def get(self, request: Request, pk: str) -> Response:
+        self.visible_or_404(HistoricBatch, pk, batch_not_found(pk))
+        state = request.query_params.get("state")
+        if state is not None and state not in BatchItem.STATES:
+            raise invalid("state", state)
+        first, size = paging(request.query_params)
+        return Response([dtos.item_dto(i) for i in page(items_of(pk, state=state), first, size if size is not None else 1000)])
+
+
+class HistoricBatchList(CamundaView):
+    def get(self, request: Request) -> Response:
+        first, size = paging(request.query_params)
+        rows = query(HISTORIC_BATCH, HistoricBatch, request.user, request.query_params, from_body=False)
+        return Response([dtos.historic_batch_dto(h) for h in page(rows, first, size)])
+
+
+class HistoricBatchCount(CamundaView):
+    def get(self, request: Request) -> Response:
+        rows = query(HISTORIC_BATCH, HistoricBatch, request.user, request.query_params, from_body=False)
+        return Response({"count": rows.count()})
+
+
+class HistoricBatchDetail(CamundaView):
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(dtos.historic_batch_dto(self.visible_or_404(HistoricBatch, pk, historic_batch_not_found(pk))))
+
+    def delete(self, request: Request, pk: str) -> Response:
+        self.require(request, "batches.delete_historicbatch")
+        historic = self.visible_or_404(HistoricBatch, pk, historic_batch_not_found(pk))
+        historic_batch_delete(historic=historic, user_id=request.user.get_username())
+        return Response(status=204)
+
+

@@ -1,0 +1,98 @@
+"""Batch reads: query specs for batches, statistics and history, with Camunda's statistics arithmetic."""
+from __future__ import annotations
+
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from batches.models import BatchItem
+from engine.models import Job
+from engine.query import Param, QuerySpec
+from engine.selectors import TENANT_PARAMS
+
+
+def _suspended(qs: QuerySet, value: bool) -> QuerySet:
+    # Seed 002: true → only suspended batches, false → only active ones.
+    return qs.filter(suspended=value)
+
+
+def _completed(qs: QuerySet, value: bool) -> QuerySet:
+    return qs.filter(end_time__isnull=not value)
+
+
+BATCH_PARAMS = {
+    "batchId": Param("str", "id"),
+    "type": Param("str", "type"),
+    "suspended": Param("bool", _suspended),
+    **TENANT_PARAMS,
+}
+
+BATCH = QuerySpec(
+    params=BATCH_PARAMS,
+    sort_fields={"batchId": "id", "tenantId": "tenant_id"},
+    default_order=("id",),
+)
+
+BATCH_STATISTICS = QuerySpec(
+    params={
+        **BATCH_PARAMS,
+        "createdBy": Param("str", "create_user_id"),
+        "startedBefore": Param("date", "start_time__lte"),
+        "startedAfter": Param("date", "start_time__gte"),
+        "withFailures": Param("bool", lambda qs, v: qs.filter(failed_jobs__gt=0) if v else qs),
+        "withoutFailures": Param("bool", lambda qs, v: qs.filter(failed_jobs=0) if v else qs),
+    },
+    sort_fields={"batchId": "id", "tenantId": "tenant_id", "startTime": "start_time"},
+    default_order=("id",),
+)
+
+HISTORIC_BATCH = QuerySpec(
+    params={
+        "batchId": Param("str", "id"),
+        "type": Param("str", "type"),
+        "completed": Param("bool", _completed),
+        "createdBy": Param("str", "create_user_id"),
+        **TENANT_PARAMS,
+    },
+    sort_fields={"batchId": "id", "startTime": "start_time", "endTime": "end_time", "tenantId": "tenant_id"},
+    default_order=("id",),
+)
+
+
+def _job_count(**filters) -> Coalesce:
+    jobs = (
+        Job.objects.filter(job_definition_id=OuterRef("batch_job_definition_id"), **filters)
+        .order_by()
+        .values("job_definition_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(jobs, output_field=IntegerField()), Value(0))
+
+
+def with_statistics(queryset: QuerySet) -> QuerySet:
+    """remainingJobs = not yet created + existing execution jobs; completed = total − remaining;
+    failed = execution jobs without retries (Camunda's arithmetic)."""
+    return (
+        queryset.annotate(existing_jobs=_job_count(), failed_jobs=_job_count(retries=0))
+        .annotate(remaining_jobs=F("total_jobs") - F("jobs_created") + F("existing_jobs"))
+        .annotate(completed_jobs=F("total_jobs") - F("remaining_jobs"))
+    )
+
+
+def item_counts_for(batch_ids: list[str]) -> dict[str, dict[str, int]]:
+    rows = (
+        BatchItem.objects.filter(batch_id__in=batch_ids)
+        .values_list("batch_id", "state")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    result: dict[str, dict[str, int]] = {i: {s: 0 for s in BatchItem.STATES} for i in batch_ids}
+    for batch_id, state, n in rows:
+        result[batch_id][state] = n
+    return result
+
+
+def items_of(batch_id: str, *, state: str | None = None) -> QuerySet:
+    items = BatchItem.objects.filter(batch_id=batch_id).order_by("seq")
+    return items.filter(state=state) if state else items
+

@@ -1,0 +1,350 @@
+"""Batch lifecycle: create, seed, execute, monitor, complete, suspend, delete."""
+from __future__ import annotations
+
+import math
+import traceback
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from batches.models import Batch, BatchItem, HistoricBatch
+from batches.operations import operation_for
+from batches.operations.base import BatchOperation
+from batches.selection import items_insert
+from engine.errors import BadUserRequest
+from engine.models import HistoricJobLog, Incident, Job, JobDefinition, new_id
+from engine.services.jobs import Failed, Reschedule, job_create, jobs_create_bulk, jobs_set_suspended, register_job_handler
+from engine.services.lifecycle import ChunkResult
+from engine.services.oplog import operation_log_write
+from engine.tenancy import visible_tenant_ids
+
+SEED_JOB = "batch-seed-job"
+MONITOR_JOB = "batch-monitor-job"
+
+
+def batch_defaults(batch_type: str) -> tuple[int, int]:
+    per_type = settings.BATCH["PER_TYPE"].get(batch_type, {})
+    per_seed = per_type.get("JOBS_PER_SEED") or settings.BATCH["JOBS_PER_SEED"]
+    invocations = per_type.get("INVOCATIONS_PER_JOB") or settings.BATCH["INVOCATIONS_PER_JOB"]
+    return per_seed, invocations
+
+
+def job_definition_ids(batch: Batch | HistoricBatch) -> list[str]:
+    return [batch.seed_job_definition_id, batch.monitor_job_definition_id, batch.batch_job_definition_id]
+
+
+# --- creation ------------------------------------------------------------------------------
+
+
+def batch_create(*, operation: BatchOperation, payload: object, user) -> Batch:
+    """Validate, freeze the selection as items, create the job definitions and the seed job."""
+    data = operation.validate(payload)
+    per_seed, invocations = batch_defaults(operation.type)
+    now = timezone.now()
+    with transaction.atomic():
+        batch = Batch(
+            id=new_id(),
+            type=operation.type,
+            total_jobs=0,
+            batch_jobs_per_seed=per_seed,
+            invocations_per_batch_job=invocations,
+            create_user_id=user.get_username(),
+            start_time=now,
+            configuration={**operation.configuration(data), "tenantIds": visible_tenant_ids(user)},
+        )
+        history = _create_history(batch)
+        total = items_insert(batch.id, operation.selection(data, user))
+        if total == 0:
+            raise BadUserRequest(operation.empty_message)
+        batch.total_items = total
+        batch.total_jobs = math.ceil(total / invocations)
+        batch.tenant_id = _tenant_of(operation, data, batch.id)
+        definitions = _create_job_definitions(batch)
+        batch.save(force_insert=True)
+        HistoricBatch.objects.filter(id=history.id).update(
+            total_jobs=batch.total_jobs, total_items=total, tenant_id=batch.tenant_id, **definitions
+        )
+        job_create(
+            job_type=SEED_JOB,
+            job_definition=JobDefinition.objects.get(id=batch.seed_job_definition_id),
+            handler_configuration={"batchId": batch.id},
+            tenant_id=batch.tenant_id,
+        )
+        operation_type, entity_type, properties = operation.operation_log(data, total)
+        operation_log_write(
+            user_id=batch.create_user_id,
+            operation_type=operation_type,
+            entity_type=entity_type,
+            properties=properties,
+            batch_id=batch.id,
+            process_definition_id=batch.configuration.get("processDefinitionId"),
+            annotation=batch.configuration.get("annotation"),
+            tenant_id=batch.tenant_id,
+        )
+    return batch
+
+
+def _create_history(batch: Batch) -> HistoricBatch:
+    # The items reference the historic batch, so it is written first (ids are filled in below).
+    return HistoricBatch.objects.create(
+        id=batch.id,
+        type=batch.type,
+        total_jobs=0,
+        batch_jobs_per_seed=batch.batch_jobs_per_seed,
+        invocations_per_batch_job=batch.invocations_per_batch_job,
+        seed_job_definition_id="",
+        monitor_job_definition_id="",
+        batch_job_definition_id="",
+        create_user_id=batch.create_user_id,
+        start_time=batch.start_time,
+    )
+
+
+def _tenant_of(operation: BatchOperation, data: dict, batch_id: str) -> str | None:
+    tenant = operation.tenant_id(data)
+    if tenant is not True:
+        return tenant
+    # Otherwise: the tenant every target shares, if they share one.
+    targets = operation.target_model.objects.filter(
+        pk__in=BatchItem.objects.filter(batch_id=batch_id).values("target_id")
+    )
+    tenants = list(targets.values_list("tenant_id", flat=True).distinct()[:2])
+    return tenants[0] if len(tenants) == 1 else None
+
+
+def _create_job_definitions(batch: Batch) -> dict[str, str]:
+    ids = {}
+    for field, job_type in [
+        ("seed_job_definition_id", SEED_JOB),
+        ("monitor_job_definition_id", MONITOR_JOB),
+        ("batch_job_definition_id", batch.type),
+    ]:
+        definition = JobDefinition.objects.create(job_type=job_type, job_configuration=batch.id, tenant_id=batch.tenant_id)
+        setattr(batch, field, definition.id)
+        ids[field] = definition.id
+    return ids
+
+
+# --- the three job handlers ----------------------------------------------------------------------
+
+
+def run_seed_job(job: Job) -> Reschedule | None:
+    """Create the next batchJobsPerSeed execution jobs; reschedule until all exist, then start the monitor."""
+    batch = Batch.objects.select_for_update().filter(id=job.handler_configuration["batchId"]).first()
+    if batch is None:
+        return None
+    count = min(batch.batch_jobs_per_seed, batch.total_jobs - batch.jobs_created)
+    definition = JobDefinition.objects.get(id=batch.batch_job_definition_id)
+    size = batch.invocations_per_batch_job
+    jobs_create_bulk(
+        [
+            Job(
+                id=new_id(),
+                job_definition=definition,
+                job_type=batch.type,
+                handler_configuration={"batchId": batch.id, "first": k * size, "last": (k + 1) * size},
+                retries=settings.ENGINE["DEFAULT_JOB_RETRIES"],
+                tenant_id=batch.tenant_id,
+            )
+            for k in range(batch.jobs_created, batch.jobs_created + count)
+        ]
+    )
+    batch.jobs_created += count
+    batch.save(update_fields=["jobs_created"])
+    now = timezone.now()
+    if batch.jobs_created < batch.total_jobs:
+        return Reschedule(due_date=now)
+    job_create(
+        job_type=MONITOR_JOB,
+        job_definition=JobDefinition.objects.get(id=batch.monitor_job_definition_id),
+        handler_configuration={"batchId": batch.id},
+        due_date=now + timedelta(seconds=settings.BATCH["POLL_SECONDS"]),
+        tenant_id=batch.tenant_id,
+    )
+    return None
+
+
+def run_execution_job(job: Job) -> Failed | None:
+    """Apply the operation to this job's unfinished items; keep what succeeded, fail on item errors."""
+    batch = Batch.objects.filter(id=job.handler_configuration["batchId"]).first()
+    if batch is None:
+        return None
+    _mark_execution_started(batch)
+    config = job.handler_configuration
+    items = list(
+        BatchItem.objects.filter(batch_id=batch.id, seq__gte=config["first"], seq__lt=config["last"])
+        .exclude(state__in=[BatchItem.SUCCEEDED, BatchItem.SKIPPED])
+        .order_by("seq")
+        .values_list("target_id", flat=True)
+    )
+    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, items)
+    if failures:
+        target, exc = failures[0]
+        message = f"{len(failures)} of {len(items)} items failed; first {target}: {exc}"
+        return Failed(message=message, stacktrace="".join(traceback.format_exception(exc)))
+    batch_complete_if_done(batch.id, finishing_job_id=job.id)
+    return None
+
+
+def run_monitor_job(job: Job) -> Reschedule | None:
+    """The safety net: complete the batch if nothing is left, else look again after batchPollTime."""
+    if batch_complete_if_done(job.handler_configuration["batchId"], finishing_job_id=job.id):
+        return None
+    if not Batch.objects.filter(id=job.handler_configuration["batchId"]).exists():
+        return None
+    return Reschedule(due_date=timezone.now() + timedelta(seconds=settings.BATCH["POLL_SECONDS"]))
+
+
+def _mark_execution_started(batch: Batch) -> None:
+    if batch.execution_start_time is None:
+        now = timezone.now()
+        Batch.objects.filter(id=batch.id, execution_start_time__isnull=True).update(execution_start_time=now)
+        HistoricBatch.objects.filter(id=batch.id, execution_start_time__isnull=True).update(execution_start_time=now)
+
+
+def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, targets: list[str]):
+    """The whole chunk set-based; if that raises, item by item in savepoints to isolate the failures."""
+    if not targets:
+        return []
+    try:
+        with transaction.atomic():
+            result = operation.run_chunk(targets, configuration)
+            _record(batch_id, result)
+        return []
+    except Exception:  # one bad item spoils the chunk; find it below
+        pass
+    failures = []
+    for target in targets:
+        try:
+            with transaction.atomic():
+                result = operation.run_chunk([target], configuration)
+                _record(batch_id, result)
+        except Exception as exc:  # recorded on the item, and on the job through Failed
+            failures.append((target, exc))
+            BatchItem.objects.filter(batch_id=batch_id, target_id=target).update(
+                state=BatchItem.FAILED, detail=(str(exc) or type(exc).__name__)[:4000], updated_at=timezone.now()
+            )
+    return failures
+
+
+def _record(batch_id: str, result: ChunkResult) -> None:
+    now = timezone.now()
+    items = BatchItem.objects.filter(batch_id=batch_id)
+    if result.changed:
+        items.filter(target_id__in=result.changed).update(state=BatchItem.SUCCEEDED, detail=None, updated_at=now)
+    by_reason: dict[str, list[str]] = {}
+    for target, reason in result.skipped.items():
+        by_reason.setdefault(reason, []).append(target)
+    for reason, targets in by_reason.items():
+        items.filter(target_id__in=targets).update(state=BatchItem.SKIPPED, detail=reason, updated_at=now)
+
+
+# --- completion, suspension, deletion -------------------------------------------------------------
+
+
+def batch_complete_if_done(batch_id: str, *, finishing_job_id: str | None = None) -> bool:
+    """End the batch when every execution job exists no more. The row lock orders concurrent last jobs."""
+    batch = Batch.objects.select_for_update().filter(id=batch_id).first()
+    if batch is None or batch.jobs_created < batch.total_jobs:
+        return False
+    remaining = Job.objects.filter(job_definition_id=batch.batch_job_definition_id)
+    if finishing_job_id:
+        remaining = remaining.exclude(id=finishing_job_id)
+    if remaining.exists():
+        return False
+    _end(batch, canceled=False)
+    return True
+
+
+def item_counts(batch_id: str) -> dict[str, int]:
+    counts = dict(
+        BatchItem.objects.filter(batch_id=batch_id).values_list("state").annotate(n=Count("id")).values_list("state", "n")
+    )
+    return {state: counts.get(state, 0) for state in BatchItem.STATES}
+
+
+def _end(batch: Batch, *, canceled: bool) -> None:
+    counts = item_counts(batch.id)
+    if canceled:
+        final = HistoricBatch.CANCELED
+    elif counts[BatchItem.FAILED] or counts[BatchItem.PENDING]:
+        final = HistoricBatch.COMPLETED_WITH_FAILURES
+    else:
+        final = HistoricBatch.COMPLETED
+    HistoricBatch.objects.filter(id=batch.id).update(
+        end_time=timezone.now(),
+        final_state=final,
+        items_succeeded=counts[BatchItem.SUCCEEDED],
+        items_skipped=counts[BatchItem.SKIPPED],
+        items_failed=counts[BatchItem.FAILED],
+        items_pending=counts[BatchItem.PENDING],
+    )
+    _remove_runtime(batch)
+
+
+def _remove_runtime(batch: Batch) -> None:
+    definitions = job_definition_ids(batch)
+    Incident.objects.filter(job_definition_id__in=definitions).delete()
+    JobDefinition.objects.filter(id__in=definitions).delete()  # its jobs go with it
+    Batch.objects.filter(id=batch.id).delete()
+
+
+def batch_set_suspended(*, batch: Batch, suspended: bool, user_id: str | None) -> None:
+    with transaction.atomic():
+        Batch.objects.filter(id=batch.id).update(suspended=suspended)
+        definitions = job_definition_ids(batch)
+        JobDefinition.objects.filter(id__in=definitions).update(suspended=suspended)
+        jobs_set_suspended(Job.objects.filter(job_definition_id__in=definitions), suspended=suspended)
+        operation_log_write(
+            user_id=user_id,
+            operation_type="SuspendBatch" if suspended else "ActivateBatch",
+            entity_type="Batch",
+            properties={"suspensionState": (None, "suspended" if suspended else "active")},
+            batch_id=batch.id,
+            tenant_id=batch.tenant_id,
+        )
+
+
+def batch_delete(*, batch: Batch, cascade: bool, user_id: str | None) -> None:
+    """Stop a batch. Work already done stays; cascade also removes its history, job log and items."""
+    with transaction.atomic():
+        locked = Batch.objects.select_for_update().filter(id=batch.id).first()
+        if locked is None:
+            return
+        if cascade:
+            HistoricJobLog.objects.filter(job_definition_id__in=job_definition_ids(locked)).delete()
+            _remove_runtime(locked)
+            HistoricBatch.objects.filter(id=locked.id).delete()
+        else:
+            _end(locked, canceled=True)
+        operation_log_write(
+            user_id=user_id,
+            operation_type="Delete",
+            entity_type="Batch",
+            properties={"cascadeToHistory": (None, cascade)},
+            batch_id=locked.id,
+            tenant_id=locked.tenant_id,
+        )
+
+
+def historic_batch_delete(*, historic: HistoricBatch, user_id: str | None) -> None:
+    if historic.end_time is None:
+        raise BadUserRequest(f"Historic batch with id '{historic.id}' belongs to a running batch; delete the batch instead")
+    with transaction.atomic():
+        HistoricJobLog.objects.filter(job_definition_id__in=job_definition_ids(historic)).delete()
+        HistoricBatch.objects.filter(id=historic.id).delete()
+        operation_log_write(
+            user_id=user_id, operation_type="DeleteHistory", entity_type="Batch", batch_id=historic.id, tenant_id=historic.tenant_id
+        )
+
+
+def register_handlers() -> None:
+    register_job_handler(SEED_JOB, run_seed_job)
+    register_job_handler(MONITOR_JOB, run_monitor_job)
+    from batches.operations import REGISTRY
+
+    for batch_type in REGISTRY:
+        register_job_handler(batch_type, run_execution_job)

@@ -1,0 +1,226 @@
+"""Batch lifecycle in-process: seeding, execution, per-item results, failures, suspension, deletion."""
+import pytest
+from django.utils import timezone
+
+from batches.models import Batch, BatchItem, HistoricBatch
+from batches.selectors import with_statistics
+from batches.services import SEED_JOB, batch_delete, batch_set_suspended, run_seed_job
+from engine.errors import BadUserRequest
+from engine.models import HistoricActivityInstance, HistoricJobLog, HistoricProcessInstance, Incident, Job, UserOperationLogEntry
+from engine.services.jobs import job_execute, jobs_set_retries
+from engine.services.lifecycle import NOT_RUNNING, instances_set_suspended
+from tests.support.factories import deploy, run_jobs, start
+
+pytestmark = pytest.mark.django_db
+
+
+def run_seed(batch: Batch) -> None:
+    seed = Job.objects.get(job_definition_id=batch.seed_job_definition_id)
+    assert job_execute(seed.id, owner="test") == "succeeded"
+
+
+def entered_service(instance) -> int:
+    return HistoricActivityInstance.objects.filter(process_instance_id=instance.id, activity_id="service").count()
+
+
+def stats(batch_id: str) -> tuple[int, int, int]:
+    row = with_statistics(Batch.objects.filter(id=batch_id)).get()
+    return row.remaining_jobs, row.completed_jobs, row.failed_jobs
+
+
+def items(batch_id: str) -> dict[str, tuple[str, str | None]]:
+    return {i.target_id: (i.state, i.detail) for i in BatchItem.objects.filter(batch_id=batch_id)}
+
+
+def test_seeding_creates_jobs_per_seed_in_rounds(create, batch_sizes):
+    batch_sizes(per_seed=2, invocations=5)
+    definition = deploy()
+    instances = [start(definition) for _ in range(20)]
+    batch = create("process-instance/delete", {"processInstanceIds": [i.id for i in instances]})
+    assert (batch.total_jobs, batch.jobs_created, batch.total_items) == (4, 0, 20)
+    run_seed(batch)
+    batch.refresh_from_db()
+    assert batch.jobs_created == 2
+    assert Job.objects.filter(job_definition_id=batch.batch_job_definition_id).count() == 2
+    assert not Job.objects.filter(job_definition_id=batch.monitor_job_definition_id).exists()
+    run_seed(batch)
+    batch.refresh_from_db()
+    assert batch.jobs_created == 4
+    assert not Job.objects.filter(job_definition_id=batch.seed_job_definition_id).exists()
+    assert Job.objects.filter(job_definition_id=batch.monitor_job_definition_id).count() == 1
+    ranges = sorted(
+        (j.handler_configuration["first"], j.handler_configuration["last"])
+        for j in Job.objects.filter(job_definition_id=batch.batch_job_definition_id)
+    )
+    assert ranges == [(0, 5), (5, 10), (10, 15), (15, 20)]
+
+
+def test_a_cancellation_batch_completes_immediately_with_per_item_results(create, batch_sizes):
+    batch_sizes(per_seed=10, invocations=3)
+    definition = deploy()
+    instances = [start(definition) for _ in range(7)]
+    batch = create(
+        "process-instance/delete",
+        {"processInstanceIds": [i.id for i in instances] + ["ghost"], "deleteReason": "cleanup"},
+    )
+    run_jobs()
+    assert not Batch.objects.filter(id=batch.id).exists()
+    historic = HistoricBatch.objects.get(id=batch.id)
+    assert historic.end_time is not None and historic.final_state == "completed"
+    assert (historic.items_succeeded, historic.items_skipped, historic.items_failed) == (7, 1, 0)
+    assert items(batch.id)["ghost"] == ("SKIPPED", NOT_RUNNING)
+    states = set(HistoricProcessInstance.objects.filter(id__in=[i.id for i in instances]).values_list("state", "delete_reason"))
+    assert states == {("EXTERNALLY_TERMINATED", "cleanup")}
+    assert not Job.objects.exists()  # seed, execution and monitor jobs are all gone
+
+
+def test_ids_and_query_are_united_without_duplicates(create):
+    definition = deploy(key="a")
+    other = deploy(key="b")
+    a1, a2 = start(definition), start(definition)
+    b1 = start(other)
+    batch = create(
+        "process-instance/suspended-async",
+        {
+            "processInstanceIds": [a1.id, a1.id, b1.id],
+            "processInstanceQuery": {"processDefinitionKey": "a"},
+            "historicProcessInstanceQuery": {"processInstanceIds": [a2.id, b1.id]},
+            "suspended": True,
+        },
+    )
+    assert sorted(items(batch.id)) == sorted([a1.id, a2.id, b1.id])
+    assert sorted(BatchItem.objects.filter(batch_id=batch.id).values_list("seq", flat=True)) == [0, 1, 2]
+
+
+def test_an_empty_selection_is_refused_and_leaves_nothing_behind(create):
+    deploy()
+    with pytest.raises(BadUserRequest, match="processInstanceIds is empty"):
+        create("process-instance/delete", {"processInstanceQuery": {"processDefinitionKey": "nope"}})
+    assert not Batch.objects.exists() and not HistoricBatch.objects.exists() and not BatchItem.objects.exists()
+    assert not Job.objects.exists()
+
+
+def test_a_failing_item_fails_the_job_keeps_the_rest_and_a_retry_completes_it(create, batch_sizes):
+    batch_sizes(per_seed=10, invocations=5)
+    definition = deploy()
+    good, stuck = start(definition), start(definition)
+    instances_set_suspended(instance_ids=[stuck.id], suspended=True)
+    batch = create(
+        "modification/executeAsync",
+        {
+            "processDefinitionId": definition.id,
+            "instructions": [{"type": "startBeforeActivity", "activityId": "service"}],
+            "processInstanceIds": [good.id, stuck.id],
+        },
+    )
+    run_jobs()
+    job = Job.objects.get(job_definition_id=batch.batch_job_definition_id)
+    assert job.retries == 0
+    # Retries run only the unfinished item, so the last attempt had one item and it failed again.
+    assert job.exception_message == (
+        f"1 of 1 items failed; first {stuck.id}: Process instance '{stuck.id}' is suspended and cannot be modified"
+    )
+    failures = HistoricJobLog.objects.filter(job_id=job.id, failure_log=True).order_by("timestamp")
+    assert failures.count() == 3
+    assert failures.first().job_exception_message.startswith(f"1 of 2 items failed; first {stuck.id}")
+    assert "suspended" in job.exception_stacktrace
+    assert Incident.objects.filter(configuration=job.id).exists()
+    assert items(batch.id)[good.id] == ("SUCCEEDED", None)
+    assert items(batch.id)[stuck.id][0] == "FAILED"
+    assert stats(batch.id) == (1, 0, 1)
+    assert entered_service(good) == 1  # applied once
+    assert Batch.objects.filter(id=batch.id).exists()  # a failed job blocks completion
+
+    instances_set_suspended(instance_ids=[stuck.id], suspended=False)
+    jobs_set_retries(job_ids=[job.id], retries=1)
+    run_jobs()
+    historic = HistoricBatch.objects.get(id=batch.id)
+    assert historic.final_state == "completed" and historic.items_succeeded == 2
+    assert entered_service(good) == 1  # not applied again by the retry
+    assert entered_service(stuck) == 1
+
+
+def test_deleting_a_failed_job_lets_the_monitor_finish_with_failures(create, batch_sizes):
+    from batches.services import batch_complete_if_done
+    from engine.services.jobs import jobs_delete
+
+    batch_sizes(per_seed=10, invocations=5)
+    definition = deploy()
+    stuck = start(definition)
+    instances_set_suspended(instance_ids=[stuck.id], suspended=True)
+    batch = create(
+        "modification/executeAsync",
+        {"processDefinitionId": definition.id, "instructions": [{"type": "cancel", "activityId": "task"}], "processInstanceIds": [stuck.id]},
+    )
+    run_jobs()
+    jobs_delete(job_ids=[Job.objects.get(job_definition_id=batch.batch_job_definition_id).id])
+    monitor = Job.objects.get(job_definition_id=batch.monitor_job_definition_id)
+    Job.objects.filter(id=monitor.id).update(due_date=timezone.now())
+    run_jobs()
+    assert not batch_complete_if_done(batch.id)  # already ended by the monitor
+    historic = HistoricBatch.objects.get(id=batch.id)
+    assert historic.final_state == "completed_with_failures" and historic.items_failed == 1
+
+
+def test_statistics_follow_camunda_arithmetic(create, batch_sizes):
+    batch_sizes(per_seed=2, invocations=1)
+    definition = deploy()
+    instances = [start(definition) for _ in range(4)]
+    batch = create("process-instance/delete", {"processInstanceIds": [i.id for i in instances]})
+    assert stats(batch.id) == (4, 0, 0)
+    run_seed(batch)
+    first, second = Job.objects.filter(job_definition_id=batch.batch_job_definition_id)
+    Job.objects.filter(id=second.id).update(retries=0)
+    assert stats(batch.id) == (4, 0, 1)  # 2 not created + 2 existing; one without retries
+    job_execute(first.id, owner="test")
+    assert stats(batch.id) == (3, 1, 1)
+
+
+def test_a_suspended_batch_makes_no_progress_until_activated(create, batch_sizes, admin_user):
+    batch_sizes(per_seed=1, invocations=1)
+    definition = deploy()
+    instances = [start(definition) for _ in range(3)]
+    batch = create("process-instance/delete", {"processInstanceIds": [i.id for i in instances]})
+    run_seed(batch)
+    batch_set_suspended(batch=batch, suspended=True, user_id="alice")
+    assert run_jobs() == 0
+    assert set(Job.objects.values_list("suspended", flat=True)) == {True}
+    # A job created while suspended is born suspended (the seed job run directly).
+    run_seed_job(Job.objects.get(job_type=SEED_JOB))
+    assert Job.objects.filter(job_definition_id=batch.batch_job_definition_id, suspended=False).count() == 0
+    assert HistoricProcessInstance.objects.filter(state="ACTIVE").count() == 3
+    batch_set_suspended(batch=batch, suspended=False, user_id="alice")
+    run_jobs()
+    assert HistoricBatch.objects.get(id=batch.id).final_state == "completed"
+    assert HistoricProcessInstance.objects.filter(state="EXTERNALLY_TERMINATED").count() == 3
+    assert set(UserOperationLogEntry.objects.filter(batch_id=batch.id).values_list("operation_type", flat=True)) >= {
+        "SuspendBatch",
+        "ActivateBatch",
+    }
+
+
+def test_deleting_a_batch_keeps_or_removes_its_history(create, batch_sizes):
+    batch_sizes(per_seed=1, invocations=1)
+    definition = deploy()
+    kept = create("process-instance/delete", {"processInstanceIds": [start(definition).id, start(definition).id]})
+    gone = create("process-instance/delete", {"processInstanceIds": [start(definition).id]})
+    run_seed(kept)
+    run_seed(gone)
+    batch_delete(batch=kept, cascade=False, user_id="alice")
+    batch_delete(batch=gone, cascade=True, user_id="alice")
+    assert not Batch.objects.exists() and not Job.objects.exists()
+    historic = HistoricBatch.objects.get(id=kept.id)
+    assert historic.final_state == "canceled" and historic.items_pending == 2
+    assert not HistoricBatch.objects.filter(id=gone.id).exists()
+    assert not BatchItem.objects.filter(batch_id=gone.id).exists()
+    assert not HistoricJobLog.objects.filter(job_definition_id=gone.batch_job_definition_id).exists()
+    assert HistoricJobLog.objects.filter(job_definition_id=kept.seed_job_definition_id).exists()
+
+
+def test_creation_writes_one_operation_log_entry_set_with_the_batch_id(create):
+    definition = deploy()
+    batch = create("process-instance/delete", {"processInstanceIds": [start(definition).id], "deleteReason": "r"})
+    entries = UserOperationLogEntry.objects.filter(batch_id=batch.id)
+    assert {e.property: e.new_value for e in entries} == {"nrOfInstances": "1", "async": "True", "deleteReason": "r"}
+    assert {(e.operation_type, e.entity_type, e.user_id) for e in entries} == {("Delete", "ProcessInstance", "alice-admin")}
+    assert len({e.operation_id for e in entries}) == 1
