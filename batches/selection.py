@@ -1,6 +1,7 @@
 """Freezing a selection into BatchItem rows with set-based inserts: ids never pass through Python."""
 from __future__ import annotations
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import F, QuerySet
 
@@ -30,7 +31,10 @@ def _insert_from_query(batch_id: str, source: QuerySet, offset: int, dedupe: boo
     if dedupe:
         source = source.exclude(pk__in=BatchItem.objects.filter(batch_id=batch_id).values("target_id"))
     ids = source.order_by().annotate(batch_target=F("pk")).values_list("batch_target", flat=True)
-    sql, params = ids.query.sql_with_params()
+    try:
+        sql, params = ids.query.sql_with_params()
+    except EmptyResultSet:  # a query that can match nothing (e.g. id__in=[])
+        return 0
     table = connection.ops.quote_name(BatchItem._meta.db_table)
     statement = (
         f"INSERT INTO {table} (batch_id, seq, target_id, state) "
