@@ -1,0 +1,142 @@
+"""Every batch type end to end through real qcluster processes, plus failure/retry and suspension."""
+import time
+
+import pytest
+from django.db import transaction
+
+from batches.models import Batch, BatchItem, HistoricBatch
+from batches.operations import ENDPOINTS
+from batches.services import batch_create, batch_set_suspended
+from engine.models import HistoricProcessInstance, Incident, Job, ProcessInstance
+from engine.services.lifecycle import instances_set_suspended
+from engine.services.modification import instance_modify
+from tests.conftest import client_for
+from tests.support.cluster import wait_for
+from tests.support.factories import deploy, job_of, start
+
+pytestmark = pytest.mark.cluster
+R = "/engine-rest"
+
+
+def finished(batch_id: str, timeout: float = 90) -> HistoricBatch:
+    wait_for(
+        lambda: HistoricBatch.objects.filter(id=batch_id, end_time__isnull=False).exists(),
+        timeout=timeout,
+        message=f"batch {batch_id} to end",
+    )
+    return HistoricBatch.objects.get(id=batch_id)
+
+
+def create_via_rest(admin_user, path: str, payload: dict) -> dict:
+    response = client_for(admin_user).post(f"{R}/{path}", payload, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def finished_instance(definition):
+    instance = start(definition)
+    instance_modify(instance_id=instance.id, instructions=[{"type": "cancel", "activityId": "task"}])
+    return instance
+
+
+def failed_job_instance(definition):
+    instance = start(definition, fail=True)
+    instance_modify(instance_id=instance.id, instructions=[{"type": "cancel", "activityId": "task"}, {"type": "startBeforeActivity", "activityId": "service"}])
+    Job.objects.filter(process_instance_id=instance.id).update(retries=0, exception_message="boom")
+    return instance
+
+
+CASES = {
+    "instance-deletion": (
+        "process-instance/delete",
+        lambda d: [start(d) for _ in range(7)],
+        lambda d, ids: {"processInstanceQuery": {"processDefinitionId": d.id}, "processInstanceIds": ids[:3], "deleteReason": "batch"},
+        lambda ids: set(HistoricProcessInstance.objects.filter(id__in=ids).values_list("state", flat=True)) == {"EXTERNALLY_TERMINATED"},
+    ),
+    "historic-instance-deletion": (
+        "history/process-instance/delete",
+        lambda d: [finished_instance(d) for _ in range(7)],
+        lambda d, ids: {"historicProcessInstanceIds": ids},
+        lambda ids: not HistoricProcessInstance.objects.filter(id__in=ids).exists(),
+    ),
+    "set-job-retries": (
+        "process-instance/job-retries",
+        lambda d: [failed_job_instance(d) for _ in range(7)],
+        lambda d, ids: {"processInstances": ids, "retries": 0, "dueDate": "2031-01-01T00:00:00.000+0000"},
+        lambda ids: all(j.due_date.year == 2031 for j in Job.objects.filter(process_instance_id__in=ids)),
+    ),
+    "instance-modification": (
+        "modification/executeAsync",
+        lambda d: [start(d) for _ in range(7)],
+        lambda d, ids: {"processDefinitionId": d.id, "instructions": [{"type": "cancel", "activityId": "task"}], "processInstanceIds": ids},
+        lambda ids: set(HistoricProcessInstance.objects.filter(id__in=ids).values_list("state", flat=True)) == {"EXTERNALLY_TERMINATED"},
+    ),
+    "instance-update-suspension-state": (
+        "process-instance/suspended-async",
+        lambda d: [start(d) for _ in range(7)],
+        lambda d, ids: {"processInstanceIds": ids, "suspended": True},
+        lambda ids: set(ProcessInstance.objects.filter(id__in=ids).values_list("suspended", flat=True)) == {True},
+    ),
+}
+
+
+@pytest.mark.parametrize("batch_type", list(CASES))
+def test_every_batch_type_runs_to_completion_on_real_workers(batch_type, cluster, admin_user, batch_sizes):
+    batch_sizes(per_seed=2, invocations=2)
+    cluster(workers=2)
+    path, make, payload, effect = CASES[batch_type]
+    definition = deploy()
+    ids = [i.id for i in make(definition)]
+    batch = create_via_rest(admin_user, path, payload(definition, ids))
+    assert (batch["type"], batch["totalJobs"]) == (batch_type, 4)
+    historic = finished(batch["id"])
+    assert historic.final_state == "completed" and historic.items_succeeded == 7
+    assert effect(ids)
+    assert not Batch.objects.filter(id=batch["id"]).exists()
+    assert not Job.objects.filter(job_definition_id=batch["batchJobDefinitionId"]).exists()
+
+
+def test_a_failing_item_counts_down_retries_and_a_retry_completes_the_batch(cluster, admin_user, batch_sizes):
+    batch_sizes(per_seed=5, invocations=5)
+    cluster(workers=2)
+    definition = deploy()
+    good, stuck = start(definition), start(definition)
+    instances_set_suspended(instance_ids=[stuck.id], suspended=True)
+    batch = create_via_rest(
+        admin_user,
+        "modification/executeAsync",
+        {"processDefinitionId": definition.id, "processInstanceIds": [good.id, stuck.id], "instructions": [{"type": "cancel", "activityId": "task"}]},
+    )
+    job = wait_for(
+        lambda: Job.objects.filter(job_definition_id=batch["batchJobDefinitionId"], retries=0).first(),
+        timeout=60,
+        message="the execution job to run out of retries",
+    )
+    assert Incident.objects.filter(configuration=job.id).exists()
+    assert "is suspended and cannot be modified" in job.exception_message
+    assert BatchItem.objects.get(batch_id=batch["id"], target_id=good.id).state == "SUCCEEDED"
+    stats = client_for(admin_user).get(f"{R}/batch/statistics", {"batchId": batch["id"]}).json()[0]
+    assert (stats["failedJobs"], stats["remainingJobs"], stats["completedJobs"]) == (1, 1, 0)
+    instances_set_suspended(instance_ids=[stuck.id], suspended=False)
+    assert client_for(admin_user).put(f"{R}/job/{job.id}/retries", {"retries": 1}, format="json").status_code == 204
+    historic = finished(batch["id"])
+    assert historic.final_state == "completed" and historic.items_succeeded == 2
+    assert HistoricProcessInstance.objects.get(id=stuck.id).state == "EXTERNALLY_TERMINATED"
+
+
+def test_a_suspended_batch_makes_no_progress_until_activated(cluster, admin_user, batch_sizes):
+    batch_sizes(per_seed=1, invocations=1)
+    cluster(workers=2)
+    definition = deploy()
+    ids = [start(definition).id for _ in range(3)]
+    with transaction.atomic():
+        batch = batch_create(operation=ENDPOINTS["process-instance/delete"], payload={"processInstanceIds": ids}, user=admin_user)
+        batch_set_suspended(batch=batch, suspended=True, user_id="alice")
+    time.sleep(3)
+    batch.refresh_from_db()
+    assert batch.jobs_created == 0
+    assert ProcessInstance.objects.filter(id__in=ids).count() == 3
+    response = client_for(admin_user).put(f"{R}/batch/{batch.id}/suspended", {"suspended": False}, format="json")
+    assert response.status_code == 204
+    assert finished(batch.id).final_state == "completed"
+    assert not ProcessInstance.objects.filter(id__in=ids).exists()
