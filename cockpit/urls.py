@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularJSONAPIView
 
 from cockpit import views
 
@@ -11,7 +11,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("engine-rest/openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("engine-rest/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("engine-rest/", include("batches.rest.urls")),
     path("engine-rest/", include("engine.rest.urls")),
 ]

@@ -147,9 +147,9 @@ class QuerySpec:
         for sort_by, sort_order in pairs:
             if sort_by is None or sort_order is None:
                 raise BadUserRequest(SORT_PAIR_MESSAGE)
-            if sort_by not in self.sort_fields:
+            if not isinstance(sort_by, str) or sort_by not in self.sort_fields:
                 raise invalid("sortBy", sort_by)
-            if sort_order not in ("asc", "desc"):
+            if not isinstance(sort_order, str) or sort_order not in ("asc", "desc"):
                 raise invalid("sortOrder", sort_order)
             column = self.sort_fields[sort_by]
             used.add(column)

@@ -11,7 +11,8 @@ from batches.selectors import BATCH, BATCH_STATISTICS, HISTORIC_BATCH, item_coun
 from batches.services import batch_create, batch_delete, batch_set_suspended, historic_batch_delete
 from engine.query import invalid, page, paging
 from engine.rest.base import CamundaView
-from engine.rest.views import parse_bool_field
+from engine.rest.schema import ARRAY
+from engine.rest.views import json_body, parse_bool_field
 from engine.selectors import query, visible
 
 
@@ -35,6 +36,8 @@ class BatchCreate(CamundaView):
 
 
 class BatchList(CamundaView):
+    query_spec = BATCH
+
     def get(self, request: Request) -> Response:
         first, size = paging(request.query_params)
         rows = query(BATCH, Batch, request.user, request.query_params, from_body=False)
@@ -42,6 +45,9 @@ class BatchList(CamundaView):
 
 
 class BatchCount(CamundaView):
+    query_spec = BATCH
+    counts = True
+
     def get(self, request: Request) -> Response:
         return Response({"count": query(BATCH, Batch, request.user, request.query_params, from_body=False).count()})
 
@@ -54,6 +60,8 @@ def statistics_rows(request: Request):
 
 
 class BatchStatistics(CamundaView):
+    query_spec = BATCH_STATISTICS
+
     def get(self, request: Request) -> Response:
         first, size = paging(request.query_params)
         rows = list(page(statistics_rows(request), first, size))
@@ -62,11 +70,16 @@ class BatchStatistics(CamundaView):
 
 
 class BatchStatisticsCount(CamundaView):
+    query_spec = BATCH_STATISTICS
+    counts = True
+
     def get(self, request: Request) -> Response:
         return Response({"count": statistics_rows(request).count()})
 
 
 class BatchDetail(CamundaView):
+    query_parameters = {"delete": [{"name": "cascade", "in": "query", "required": False, "schema": {"type": "boolean"}}]}
+
     def get(self, request: Request, pk: str) -> Response:
         batch = self.visible_or_404(Batch, pk, batch_not_found(pk))
         return Response(dtos.batch_dto(batch))
@@ -82,6 +95,8 @@ class BatchDetail(CamundaView):
 
 
 class BatchSuspended(CamundaView):
+    body_schema = {"put": json_body({"suspended": {"type": "boolean"}}, ("suspended",))}
+
     def put(self, request: Request, pk: str) -> Response:
         self.require(request, "batches.change_batch")
         suspended = parse_bool_field(self.body(request), "suspended")
@@ -93,6 +108,15 @@ class BatchSuspended(CamundaView):
 class BatchItems(CamundaView):
     """Ours: the frozen items of a batch (running or historic) with their results."""
 
+    query_parameters = {
+        "get": [
+            {"name": "state", "in": "query", "required": False, "schema": {"type": "string", "enum": list(BatchItem.STATES)}},
+            {"name": "firstResult", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+            {"name": "maxResults", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+        ]
+    }
+    response_schema = {"get": ("200", ARRAY)}
+
     def get(self, request: Request, pk: str) -> Response:
         self.visible_or_404(HistoricBatch, pk, batch_not_found(pk))
         state = request.query_params.get("state")
@@ -103,6 +127,8 @@ class BatchItems(CamundaView):
 
 
 class HistoricBatchList(CamundaView):
+    query_spec = HISTORIC_BATCH
+
     def get(self, request: Request) -> Response:
         first, size = paging(request.query_params)
         rows = query(HISTORIC_BATCH, HistoricBatch, request.user, request.query_params, from_body=False)
@@ -110,6 +136,9 @@ class HistoricBatchList(CamundaView):
 
 
 class HistoricBatchCount(CamundaView):
+    query_spec = HISTORIC_BATCH
+    counts = True
+
     def get(self, request: Request) -> Response:
         rows = query(HISTORIC_BATCH, HistoricBatch, request.user, request.query_params, from_body=False)
         return Response({"count": rows.count()})

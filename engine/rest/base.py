@@ -13,8 +13,30 @@ from engine.query import QuerySpec, page, paging
 from engine.selectors import query, visible
 
 
+def reject_nul(value: object, where: str) -> None:
+    """No database stores NUL characters in text (PostgreSQL refuses them): a 400, not a 500."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise BadUserRequest(f"{where} must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul(key, where)
+            reject_nul(item, f"{where}.{key}" if isinstance(key, str) else where)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            reject_nul(item, where)
+
+
 class CamundaView(APIView):
     """An API view that answers errors with Camunda's body."""
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        for name, value in kwargs.items():
+            reject_nul(value, "id" if name == "pk" else name)
+        for name, values in request.query_params.lists():
+            reject_nul(name, "query parameter name")
+            reject_nul(values, name)
 
     def body(self, request: Request) -> dict:
         data = request.data
@@ -22,6 +44,7 @@ class CamundaView(APIView):
             data = data.dict()
         if not isinstance(data, dict):
             raise BadUserRequest("Request body must be a JSON object")
+        reject_nul(data, "request body")
         return data
 
     def require(self, request: Request, permission: str) -> None:
@@ -54,6 +77,8 @@ def query_resource(
         return query(spec, model, request.user, data, from_body=from_body)
 
     class ListView(CamundaView):
+        query_spec = spec
+
         def get(self, request: Request) -> Response:
             return self.respond(request, from_body=False)
 
@@ -65,6 +90,9 @@ def query_resource(
             return Response([dto(row) for row in page(queryset, first, size)])
 
     class CountView(CamundaView):
+        query_spec = spec
+        counts = True
+
         def get(self, request: Request) -> Response:
             return Response({"count": rows(self, request, False).count()})
 

@@ -16,7 +16,8 @@ from engine.models import (
 )
 from engine.query import parse_date
 from engine.rest import dtos
-from engine.rest.base import CamundaView
+from engine.rest.base import CamundaView, reject_nul
+from engine.rest.schema import ARRAY, DATE_PATTERN, TEXT
 from engine.services import lifecycle
 from engine.services.deployment import deployment_create
 from engine.services.jobs import jobs_delete, jobs_set_retries
@@ -28,6 +29,21 @@ from engine.tenancy import may_use_tenant
 from engine.variables import parse_typed_variables
 
 NO_CONTENT = 204
+
+
+def json_body(properties: dict, required: tuple[str, ...] = ()) -> dict:
+    """An OpenAPI request body (read by engine.rest.schema.CamundaSchema)."""
+    schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+
+
+RETRIES_BODY = json_body(
+    {"retries": {"type": "integer", "minimum": 0}, "dueDate": {"type": "string", "pattern": DATE_PATTERN, "nullable": True}},
+    ("retries",),
+)
+VARIABLES = {"type": "object", "additionalProperties": {"type": "object", "properties": {"value": {}, "type": {"type": "string"}}}}
 
 
 def parse_retries(body: dict) -> int:
@@ -62,14 +78,33 @@ class ProcessDefinitionDetail(CamundaView):
 
 
 class DeploymentCreate(CamundaView):
+    body_schema = {
+        "post": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "deployment-name": {"type": "string"},
+                            "deployment-source": {"type": "string"},
+                            "tenant-id": {"type": "string"},
+                            "data": {"type": "string", "format": "binary"},
+                        },
+                    }
+                }
+            }
+        }
+    }
     def post(self, request: Request) -> Response:
         self.require(request, "engine.add_deployment")
+        reject_nul({key: request.data.getlist(key) for key in request.data}, "form field")
         tenant_id = request.data.get("tenant-id") or None
         if not may_use_tenant(request.user, tenant_id):
             raise NotAuthorized(f"The user is not a member of tenant '{tenant_id}'")
         resources = []
         for files in request.FILES.lists():
             for upload in files[1]:
+                reject_nul(upload.name, "file name")
                 resources.append((upload.name, upload.read()))
         deployment, definitions = deployment_create(
             name=str(request.data.get("deployment-name") or ""),
@@ -82,6 +117,7 @@ class DeploymentCreate(CamundaView):
 
 
 class ProcessDefinitionStart(CamundaView):
+    body_schema = {"post": json_body({"businessKey": {"type": "string"}, "variables": VARIABLES})}
     def post(self, request: Request, key: str, tenant_id: str | None = None) -> Response:
         self.require(request, "engine.add_processinstance")
         body = self.body(request)
@@ -108,6 +144,7 @@ class ProcessDefinitionStart(CamundaView):
 
 
 class ProcessInstanceDetail(CamundaView):
+    query_parameters = {"delete": [{"name": "deleteReason", "in": "query", "required": False, "schema": {"type": "string"}}]}
     def get(self, request: Request, pk: str) -> Response:
         instance = self.visible_or_404(ProcessInstance, pk, f"Process instance with id {pk} does not exist")
         return Response(dtos.process_instance_dto(instance))
@@ -130,6 +167,7 @@ class ProcessInstanceDetail(CamundaView):
 
 
 class ProcessInstanceSuspended(CamundaView):
+    body_schema = {"put": json_body({"suspended": {"type": "boolean"}}, ("suspended",))}
     def put(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.change_processinstance")
         suspended = parse_bool_field(self.body(request), "suspended")
@@ -148,6 +186,18 @@ class ProcessInstanceSuspended(CamundaView):
 
 
 class ProcessInstanceModification(CamundaView):
+    body_schema = {
+        "post": json_body(
+            {
+                "instructions": {"type": "array", "items": {"type": "object"}},
+                "skipCustomListeners": {"type": "boolean"},
+                "skipIoMappings": {"type": "boolean"},
+                "annotation": {"type": "string"},
+            },
+            ("instructions",),
+        )
+    }
+    response_schema = {"post": ("204", None)}
     def post(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.change_processinstance")
         body = self.body(request)
@@ -166,6 +216,13 @@ class ProcessInstanceModification(CamundaView):
 
 
 class TaskList(CamundaView):
+    query_parameters = {
+        "get": [
+            {"name": "processInstanceId", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "taskDefinitionKey", "in": "query", "required": False, "schema": {"type": "string"}},
+        ]
+    }
+    response_schema = {"get": ("200", ARRAY)}
     def get(self, request: Request) -> Response:
         tasks = ActivityInstance.objects.filter(
             activity_type="userTask", process_instance__in=visible(ProcessInstance, request.user)
@@ -178,6 +235,8 @@ class TaskList(CamundaView):
 
 
 class TaskComplete(CamundaView):
+    body_schema = {"post": json_body({"variables": VARIABLES})}
+    response_schema = {"post": ("204", None)}
     def post(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.change_processinstance")
         body = self.body(request)
@@ -233,6 +292,7 @@ class JobDetail(CamundaView):
 
 
 class JobRetries(CamundaView):
+    body_schema = {"put": RETRIES_BODY}
     def put(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.change_job")
         body = self.body(request)
@@ -260,6 +320,7 @@ class JobRetries(CamundaView):
 
 
 class JobStacktrace(CamundaView):
+    response_schema = {"get": ("200", TEXT)}
     def get(self, request: Request, pk: str) -> HttpResponse:
         job = self.visible_or_404(Job, pk, job_not_found(pk))
         return HttpResponse(job.exception_stacktrace or "", content_type="text/plain; charset=utf-8")
@@ -272,6 +333,7 @@ class JobDefinitionDetail(CamundaView):
 
 
 class JobDefinitionRetries(CamundaView):
+    body_schema = {"put": json_body({"retries": {"type": "integer", "minimum": 0}}, ("retries",))}
     def put(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.change_job")
         retries = parse_retries(self.body(request))

@@ -336,3 +336,18 @@ def test_deploying_for_a_foreign_tenant_is_refused(operator_api):
     response = upload(operator_api, bpmn(LINEAR), **{"tenant-id": "tenant-b"})
     assert_error(response, 403, "AuthorizationException", "tenant-b")
     assert upload(operator_api, bpmn(LINEAR), **{"tenant-id": "tenant-a"}).status_code == 200
+
+
+def test_a_sorting_entry_of_the_wrong_type_is_a_400(api):
+    # Found by the schemathesis run: a non-string sortBy used to be a 500.
+    body = {"sorting": [{"sortBy": {}, "sortOrder": "asc"}]}
+    assert_error(api.post(f"{R}/job/count", body, format="json"), 400, "InvalidRequestException", "sortBy")
+    assert_error(api.post(f"{R}/process-instance", {"sorting": "id"}, format="json"), 400, "InvalidRequestException", "sorting")
+
+
+def test_nul_characters_are_a_400_on_every_database(api):
+    # Found by the schemathesis run on PostgreSQL, which cannot store NUL in text.
+    assert_error(api.get(f"{R}/job", {"activityId": "a\x00b"}), 400, "InvalidRequestException", "activityId must not contain NUL")
+    assert_error(api.get(f"{R}/job/a%00b"), 400, "InvalidRequestException", "id must not contain NUL")
+    response = api.post(f"{R}/process-instance", {"processInstanceIds": ["x\x00"]}, format="json")
+    assert_error(response, 400, "InvalidRequestException", "must not contain NUL")
