@@ -1,0 +1,63 @@
+"""Django admin for batches, their history and items; actions suspend, activate and retry failed jobs."""
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+
+from batches.models import Batch, BatchItem, HistoricBatch
+from batches.services import batch_set_suspended
+from engine.admin import ReadOnlyAdmin
+from engine.models import Job
+from engine.services.jobs import jobs_set_retries
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "type", "create_user_id", "start_time", "jobs_created", "total_jobs", "total_items", "suspended", "tenant_id"]
+    list_filter = ["type", "suspended", "tenant_id"]
+    search_fields = ["id", "create_user_id"]
+    actions = ["suspend", "activate", "retry_failed_jobs"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Needed for the actions below; the change form itself shows every field read-only.
+        return request.user.has_perm("batches.change_batch")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    @admin.action(description="Suspend selected batches", permissions=["change"])
+    def suspend(self, request, queryset: QuerySet) -> None:
+        self._set_suspended(request, queryset, True)
+
+    @admin.action(description="Activate selected batches", permissions=["change"])
+    def activate(self, request, queryset: QuerySet) -> None:
+        self._set_suspended(request, queryset, False)
+
+    def _set_suspended(self, request, queryset: QuerySet, suspended: bool) -> None:
+        changed = 0
+        for batch in queryset.filter(suspended=not suspended):
+            batch_set_suspended(batch=batch, suspended=suspended, user_id=request.user.get_username())
+            changed += 1
+        verb = "Suspended" if suspended else "Activated"
+        self.message_user(request, f"{verb} {changed} batch(es).", messages.SUCCESS)
+
+    @admin.action(description="Retry the failed jobs of selected batches", permissions=["change"])
+    def retry_failed_jobs(self, request, queryset: QuerySet) -> None:
+        definitions = list(queryset.values_list("batch_job_definition_id", flat=True))
+        failed = list(Job.objects.filter(job_definition_id__in=definitions, retries=0).values_list("id", flat=True))
+        jobs_set_retries(job_ids=failed, retries=1)
+        self.message_user(request, f"Gave {len(failed)} failed job(s) one more retry.", messages.SUCCESS)
+
+
+@admin.register(HistoricBatch)
+class HistoricBatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "type", "create_user_id", "start_time", "end_time", "final_state", "total_items", "items_failed"]
+    list_filter = ["type", "final_state", "tenant_id"]
+    search_fields = ["id", "create_user_id"]
+
+
+@admin.register(BatchItem)
+class BatchItemAdmin(ReadOnlyAdmin):
+    list_display = ["batch", "seq", "target_id", "state", "detail", "updated_at"]
+    list_filter = ["state"]
+    search_fields = ["=batch__id", "=target_id"]
+    show_full_result_count = False
+    list_select_related = ["batch"]
