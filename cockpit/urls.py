@@ -4,10 +4,21 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView
 
-from cockpit import views
+from cockpit.views import home, monitoring, wizard
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home.home, name="home"),
+    path("cockpit/batch/operation", wizard.define, name="wizard"),
+    path("cockpit/batch/operation/confirm", wizard.confirm, name="wizard-confirm"),
+    path("cockpit/batch/operation/execute", wizard.execute, name="wizard-execute"),
+    path("cockpit/batch/operation/result/<str:token>", wizard.result, name="wizard-result"),
+    path("cockpit/batch", monitoring.batch_list, name="batches"),
+    path("cockpit/batch/<str:batch_id>", monitoring.batch_detail, name="batch-detail"),
+    path("cockpit/batch/<str:batch_id>/suspend", monitoring.batch_suspend, name="batch-suspend"),
+    path("cockpit/batch/<str:batch_id>/retry", monitoring.batch_retry, name="batch-retry"),
+    path("cockpit/batch/<str:batch_id>/delete", monitoring.batch_remove, name="batch-delete"),
+    path("cockpit/batch/<str:batch_id>/jobs/<str:job_id>/delete", monitoring.job_delete, name="batch-job-delete"),
+    path("cockpit/batch/<str:batch_id>/items.csv", monitoring.items_csv, name="batch-items-csv"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -18,14 +18,14 @@ def error_response(status: int, type_name: str, message: str, headers: dict | No
     return Response({"type": type_name, "message": message, "code": None}, status=status, headers=headers)
 
 
-def _drf_message(detail: object) -> str:
+def drf_message(detail: object) -> str:
     if isinstance(detail, dict):
         return "; ".join(
-            _drf_message(value) if key == "non_field_errors" else f"{key}: {_drf_message(value)}"
+            drf_message(value) if key == "non_field_errors" else f"{key}: {drf_message(value)}"
             for key, value in detail.items()
         )
     if isinstance(detail, list):
-        return "; ".join(_drf_message(item) for item in detail)
+        return "; ".join(drf_message(item) for item in detail)
     return str(detail)
 
 
@@ -47,8 +47,8 @@ def camunda_exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, drf.ParseError):
         return error_response(400, "InvalidRequestException", f"Invalid request body: {exc.detail}")
     if isinstance(exc, drf.ValidationError):
-        return error_response(400, "InvalidRequestException", _drf_message(exc.detail))
+        return error_response(400, "InvalidRequestException", drf_message(exc.detail))
     if isinstance(exc, drf.APIException):
-        return error_response(exc.status_code, "RestException", _drf_message(exc.detail))
+        return error_response(exc.status_code, "RestException", drf_message(exc.detail))
     logger.exception("unexpected error in %s", context.get("view"))
     return error_response(500, "ProcessEngineException", f"Unexpected error: {type(exc).__name__}")

@@ -1,0 +1,1 @@
+"""Cockpit pages: the batch operation wizard and batch monitoring."""

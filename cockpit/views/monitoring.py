@@ -1,0 +1,232 @@
+"""Batch monitoring: running and ended batches with live progress, details, and the actions on a batch."""
+from __future__ import annotations
+
+import csv
+
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from batches.models import Batch, BatchItem, HistoricBatch
+from batches.selectors import item_counts_for, with_statistics
+from batches.services import batch_delete, batch_set_suspended, item_counts
+from cockpit.wizard import camunda_date
+from engine.models import Job
+from engine.query import parse_date
+from engine.selectors import visible
+from engine.services.jobs import jobs_delete, jobs_set_retries
+from engine.services.oplog import operation_log_write
+
+PAGE_SIZE = 20
+
+
+def _page(request: HttpRequest, name: str) -> int:
+    try:
+        return max(1, int(request.GET.get(name, "1")))
+    except ValueError:
+        return 1
+
+
+def _filters(request: HttpRequest) -> tuple[dict, dict[str, str]]:
+    """createdBy, startedAfter/Before (datetime-local, UTC) and failures from the query string."""
+    values: dict = {}
+    errors: dict[str, str] = {}
+    if request.GET.get("createdBy"):
+        values["create_user_id"] = request.GET["createdBy"]
+    for name, lookup in (("startedAfter", "start_time__gte"), ("startedBefore", "start_time__lte")):
+        raw = request.GET.get(name, "").strip()
+        if raw:
+            try:
+                values[lookup] = parse_date(camunda_date(raw))
+            except ValueError:
+                errors[name] = "Enter a date and time like 2026-11-22T14:00."
+    return values, errors
+
+
+@login_required
+@require_GET
+def batch_list(request: HttpRequest) -> HttpResponse:
+    values, errors = _filters(request)
+    failures = request.GET.get("failures", "")
+    running = with_statistics(visible(Batch, request.user)).filter(**values).order_by("-start_time", "id")
+    if failures == "with":
+        running = running.filter(failed_jobs__gt=0)
+    elif failures == "without":
+        running = running.filter(failed_jobs=0)
+    ended = visible(HistoricBatch, request.user).filter(end_time__isnull=False, **values).order_by("-end_time", "id")
+    if failures == "with":
+        ended = ended.filter(items_failed__gt=0)
+    elif failures == "without":
+        ended = ended.filter(items_failed=0)
+    page, ended_page = _page(request, "page"), _page(request, "ended_page")
+    running_rows = list(running[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])
+    counts = item_counts_for([b.id for b in running_rows])
+    context = {
+        "running": [(b, _progress(counts[b.id], b.total_items), counts[b.id]) for b in running_rows],
+        "running_count": running.count(),
+        "ended": list(ended[(ended_page - 1) * PAGE_SIZE : ended_page * PAGE_SIZE]),
+        "ended_count": ended.count(),
+        "page": page,
+        "ended_page": ended_page,
+        "page_size": PAGE_SIZE,
+        "errors": errors,
+        "params": request.GET,
+        "query_string": request.GET.urlencode(),
+    }
+    template = "cockpit/batches.html#running" if request.htmx and request.htmx.target == "running" else "cockpit/batches.html"
+    return render(request, template, context)
+
+
+def _progress(counts: dict[str, int], total: int) -> int:
+    done = counts[BatchItem.SUCCEEDED] + counts[BatchItem.SKIPPED] + counts[BatchItem.FAILED]
+    return int(100 * done / total) if total else 100
+
+
+def _historic_or_404(request: HttpRequest, batch_id: str) -> HistoricBatch:
+    historic = visible(HistoricBatch, request.user).filter(id=batch_id).first()
+    if historic is None:
+        raise Http404(f"Batch with id '{batch_id}' does not exist")
+    return historic
+
+
+def _running(request: HttpRequest, batch_id: str) -> Batch | None:
+    return with_statistics(visible(Batch, request.user)).filter(id=batch_id).first()
+
+
+@login_required
+@require_GET
+def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
+    historic = _historic_or_404(request, batch_id)
+    batch = _running(request, batch_id)
+    counts = item_counts(batch_id)
+    done = counts[BatchItem.SUCCEEDED] + counts[BatchItem.SKIPPED] + counts[BatchItem.FAILED]
+    started = historic.execution_start_time
+    elapsed = ((historic.end_time or timezone.now()) - started).total_seconds() if started else 0
+    throughput = done / elapsed if elapsed > 0 else None
+    remaining = historic.total_items - done
+    context = {
+        "historic": historic,
+        "batch": batch,
+        "counts": counts,
+        "progress": _progress(counts, historic.total_items),
+        "throughput": throughput,
+        "eta_seconds": int(remaining / throughput) if throughput and batch else None,
+        "failed_jobs": Job.objects.filter(job_definition_id=historic.batch_job_definition_id, retries=0).order_by("create_time")[:50],
+        "failed_items": BatchItem.objects.filter(batch_id=batch_id, state=BatchItem.FAILED).order_by("seq")[:50],
+    }
+    template = "cockpit/batch_detail.html#detail-live" if request.htmx and request.htmx.target == "detail-live" else "cockpit/batch_detail.html"
+    return render(request, template, context)
+
+
+def _require(request: HttpRequest, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied(f"You lack the permission {permission}.")
+
+
+@login_required
+@require_POST
+def batch_suspend(request: HttpRequest, batch_id: str) -> HttpResponse:
+    _require(request, "batches.change_batch")
+    batch = visible(Batch, request.user).filter(id=batch_id).first()
+    suspended = request.POST.get("suspended") == "true"
+    if batch is None:
+        messages.error(request, "The batch has ended; it cannot be suspended or activated any more.")
+    else:
+        batch_set_suspended(batch=batch, suspended=suspended, user_id=request.user.get_username())
+        messages.success(request, f"Batch {'suspended' if suspended else 'activated'}.")
+    return redirect("batch-detail", batch_id=batch_id)
+
+
+@login_required
+@require_POST
+def batch_retry(request: HttpRequest, batch_id: str) -> HttpResponse:
+    """Give one failed job (job_id) or every failed job of the batch one more retry."""
+    _require(request, "engine.change_job")
+    historic = _historic_or_404(request, batch_id)
+    failed = Job.objects.filter(job_definition_id=historic.batch_job_definition_id, retries=0)
+    if request.POST.get("job_id"):
+        failed = failed.filter(id=request.POST["job_id"])
+    ids = list(failed.values_list("id", flat=True))
+    jobs_set_retries(job_ids=ids, retries=1)
+    for job_id in ids:
+        operation_log_write(
+            user_id=request.user.get_username(), operation_type="SetJobRetries", entity_type="Job",
+            properties={"retries": (0, 1)}, job_id=job_id, batch_id=batch_id, tenant_id=historic.tenant_id,
+        )
+    messages.success(request, f"Retrying {len(ids)} failed job{'s' if len(ids) != 1 else ''}.")
+    return redirect("batch-detail", batch_id=batch_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_delete(request: HttpRequest, batch_id: str, job_id: str) -> HttpResponse:
+    _require(request, "engine.delete_job")
+    historic = _historic_or_404(request, batch_id)
+    job = Job.objects.filter(job_definition_id=historic.batch_job_definition_id, id=job_id).first()
+    if job is None:
+        messages.error(request, "That job does not exist any more.")
+        return redirect("batch-detail", batch_id=batch_id)
+    if request.method == "GET":
+        return render(request, "cockpit/confirm_job_delete.html", {"historic": historic, "job": job})
+    jobs_delete(job_ids=[job.id])
+    operation_log_write(
+        user_id=request.user.get_username(), operation_type="Delete", entity_type="Job", job_id=job.id,
+        batch_id=batch_id, tenant_id=historic.tenant_id,
+    )
+    messages.success(request, "Job deleted; its unfinished items stay unprocessed.")
+    return redirect("batch-detail", batch_id=batch_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def batch_remove(request: HttpRequest, batch_id: str) -> HttpResponse:
+    _require(request, "batches.delete_batch")
+    historic = _historic_or_404(request, batch_id)
+    batch = visible(Batch, request.user).filter(id=batch_id).first()
+    if batch is None:
+        messages.error(request, "The batch has ended already.")
+        return redirect("batch-detail", batch_id=batch_id)
+    if request.method == "GET":
+        return render(request, "cockpit/confirm_batch_delete.html", {"historic": historic})
+    cascade = request.POST.get("cascade") == "true"
+    batch_delete(batch=batch, cascade=cascade, user_id=request.user.get_username())
+    if cascade:
+        messages.success(request, f"Batch {batch_id} deleted together with its history.")
+        return redirect("batches")
+    messages.success(request, f"Batch {batch_id} deleted; its history is kept.")
+    return redirect("batch-detail", batch_id=batch_id)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+@require_GET
+def items_csv(request: HttpRequest, batch_id: str) -> StreamingHttpResponse:
+    """The batch's items (all, or one state) as CSV, streamed so a million rows never sit in memory."""
+    _historic_or_404(request, batch_id)
+    state = request.GET.get("state")
+    items = BatchItem.objects.filter(batch_id=batch_id).order_by("seq")
+    if state in BatchItem.STATES:
+        items = items.filter(state=state)
+    writer = csv.writer(_Echo())
+    rows = items.values_list("seq", "target_id", "state", "detail", "updated_at").iterator(chunk_size=2000)
+
+    def lines():
+        yield writer.writerow(["position", "target_id", "state", "detail", "updated_at"])
+        for seq, target, item_state, detail, updated in rows:
+            yield writer.writerow([seq, target, item_state, detail or "", updated.isoformat() if updated else ""])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    suffix = f"-{state.lower()}" if state in BatchItem.STATES else ""
+    response["Content-Disposition"] = f'attachment; filename="batch-{batch_id}-items{suffix}.csv"'
+    return response
+
+
