@@ -118,8 +118,10 @@ def build_draft(params: QueryDict, user) -> Draft:
     _validate(draft)
     if not draft.errors:
         draft.count = _count(draft, user)
-        if draft.count == 0:
-            draft.errors["selection"] = "No instances are selected; change the search or tick some instances."
+        if draft.count == 0 and draft.by_ids:
+            draft.errors["selection"] = "Tick at least one instance, or apply to all instances matching the query."
+        elif draft.count == 0:
+            draft.errors["selection"] = "No instances match the search; change the filters."
     return draft
 
 
