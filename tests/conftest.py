@@ -76,3 +76,13 @@ def cluster(transactional_db, settings):
     for c in started:
         c.stop()
         print(f"--- qcluster log ---\n{c.output()[-5000:]}")
+
+
+@pytest.fixture
+def batch_sizes(settings):
+    """Set batchJobsPerSeed and invocationsPerBatchJob for batches created in the test."""
+
+    def apply(per_seed: int, invocations: int) -> None:
+        settings.BATCH = {**settings.BATCH, "JOBS_PER_SEED": per_seed, "INVOCATIONS_PER_JOB": invocations}
+
+    return apply

@@ -1,19 +1,9 @@
-"""Batch test helpers: small batch sizes and a way to create batches as a persona."""
+"""Batch test helpers: a way to create batches as a persona."""
 import pytest
 
 from batches.models import Batch
 from batches.operations import ENDPOINTS
 from batches.services import batch_create
-
-
-@pytest.fixture
-def batch_sizes(settings):
-    """Set batchJobsPerSeed and invocationsPerBatchJob for batches created in the test."""
-
-    def apply(per_seed: int, invocations: int) -> None:
-        settings.BATCH = {**settings.BATCH, "JOBS_PER_SEED": per_seed, "INVOCATIONS_PER_JOB": invocations}
-
-    return apply
 
 
 @pytest.fixture
