@@ -103,7 +103,9 @@ def _job_log_fields(job: Job, kind: str, when: datetime) -> dict:
 
 def jobs_log_bulk(jobs: Iterable[Job], *, kind: str) -> None:
     now = timezone.now()
-    HistoricJobLog.objects.bulk_create([HistoricJobLog(**_job_log_fields(j, kind, now)) for j in jobs])
+    rows = [HistoricJobLog(**_job_log_fields(j, kind, now)) for j in jobs]
+    if rows:
+        HistoricJobLog.objects.bulk_create(rows)
 
 
 def job_create(*, job_type: str, job_definition: JobDefinition | None = None, **fields) -> Job:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Case, DateTimeField, Value, When
+from django.db.models import DateTimeField, F, Value
 from django.utils import timezone
 
 from engine.models import (
@@ -22,7 +22,8 @@ from engine.models import (
     ProcessInstance,
 )
 from engine.services.jobs import jobs_log_bulk, jobs_set_suspended
-from engine.services.runtime import close_activity_history, millis_between
+from engine.services.runtime import close_open_activities
+from engine.sql import MillisBetween
 
 NOT_RUNNING = "process instance is not running (finished, deleted or unknown)"
 NOT_FOUND = "historic process instance does not exist"
@@ -55,39 +56,30 @@ def instances_delete(*, instance_ids: list[str], delete_reason: str | None) -> C
     result = ChunkResult()
     now = timezone.now()
     with transaction.atomic():
-        starts = dict(ProcessInstance.objects.filter(id__in=instance_ids).values_list("id", "start_time"))
-        result.skipped = {i: NOT_RUNNING for i in instance_ids if i not in starts}
-        result.changed = [i for i in instance_ids if i in starts]
-        if not starts:
+        existing = set(ProcessInstance.objects.filter(id__in=instance_ids).values_list("id", flat=True))
+        result.skipped = {i: NOT_RUNNING for i in instance_ids if i not in existing}
+        result.changed = [i for i in instance_ids if i in existing]
+        if not existing:
             return result
-        ids = list(starts)
-        open_activities = list(
-            HistoricActivityInstance.objects.filter(process_instance_id__in=ids, end_time__isnull=True).values_list(
-                "id", flat=True
-            )
-        )
-        close_activity_history(open_activities, now, canceled=True)
+        ids = list(existing)
+        close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in=ids), now, canceled=True)
         jobs_log_bulk(Job.objects.filter(process_instance_id__in=ids).select_related("job_definition"), kind="deletion")
-        Incident.objects.filter(process_instance_id__in=ids).delete()
-        Job.objects.filter(process_instance_id__in=ids).delete()
-        ActivityInstance.objects.filter(process_instance_id__in=ids).delete()
-        ProcessInstance.objects.filter(id__in=ids).delete()
-        _terminate_history(starts, now, delete_reason)
+        # Children first, then the instances: plain DELETEs, no cascade collection in Python.
+        for rows in (
+            Incident.objects.filter(process_instance_id__in=ids),
+            Job.objects.filter(process_instance_id__in=ids),
+            ActivityInstance.objects.filter(process_instance_id__in=ids),
+            ProcessInstance.objects.filter(id__in=ids),
+        ):
+            rows._raw_delete(rows.db)
+        when = Value(now, output_field=DateTimeField())
+        HistoricProcessInstance.objects.filter(id__in=ids).update(
+            state=HistoricProcessInstance.EXTERNALLY_TERMINATED,
+            end_time=when,
+            duration_in_millis=MillisBetween(F("start_time"), when),
+            delete_reason=delete_reason,
+        )
     return result
-
-
-def _terminate_history(starts: dict, now, delete_reason: str | None) -> None:
-    durations = Case(
-        *[When(id=i, then=Value(millis_between(start, now))) for i, start in starts.items()],
-        default=Value(None),
-        output_field=BigIntegerField(),
-    )
-    HistoricProcessInstance.objects.filter(id__in=list(starts)).update(
-        state=HistoricProcessInstance.EXTERNALLY_TERMINATED,
-        end_time=Value(now, output_field=DateTimeField()),
-        duration_in_millis=durations,
-        delete_reason=delete_reason,
-    )
 
 
 def historic_instances_delete(*, instance_ids: list[str]) -> ChunkResult:

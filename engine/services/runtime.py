@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import DateTimeField, F, Value
 from django.utils import timezone
 
 from engine.errors import BadUserRequest, NotFound, ServiceTaskFailed
@@ -21,6 +22,7 @@ from engine.models import (
 )
 from engine.services.jobs import job_create, register_job_handler
 from engine.services.oplog import CATEGORY_TASK_WORKER, operation_log_write
+from engine.sql import MillisBetween
 from engine.variables import evaluate_condition, is_truthy
 
 ASYNC_CONTINUATION = "async-continuation"
@@ -164,12 +166,15 @@ class Operation:
 
 
 def close_activity_history(activity_instance_ids: list[str], now: datetime, *, canceled: bool) -> None:
-    rows = HistoricActivityInstance.objects.filter(id__in=activity_instance_ids, end_time__isnull=True)
-    for row in rows:
-        row.end_time = now
-        row.duration_in_millis = millis_between(row.start_time, now)
-        row.canceled = canceled
-    HistoricActivityInstance.objects.bulk_update(rows, ["end_time", "duration_in_millis", "canceled"])
+    close_open_activities(HistoricActivityInstance.objects.filter(id__in=activity_instance_ids), now, canceled=canceled)
+
+
+def close_open_activities(rows, now: datetime, *, canceled: bool) -> None:
+    """End the open historic activity instances among rows, in one statement."""
+    when = Value(now, output_field=DateTimeField())
+    rows.filter(end_time__isnull=True).update(
+        end_time=when, duration_in_millis=MillisBetween(F("start_time"), when), canceled=canceled
+    )
 
 
 def end_instance(instance: ProcessInstance, *, state: str, now: datetime, delete_reason: str | None) -> None:

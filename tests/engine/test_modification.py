@@ -1,5 +1,6 @@
 """Modification primitives, suspension, deletion and history deletion of instances."""
 import pytest
+from django.db.models import F
 
 from engine.errors import BadUserRequest, NotFound
 from engine.models import HistoricActivityInstance, HistoricJobLog, HistoricProcessInstance, Incident, Job
@@ -150,3 +151,17 @@ def test_deleting_history_removes_only_finished_instances():
     assert not HistoricProcessInstance.objects.filter(id=finished.id).exists()
     assert not HistoricActivityInstance.objects.filter(process_instance_id=finished.id).exists()
     assert HistoricProcessInstance.objects.filter(id=running.id).exists()
+
+
+def test_durations_computed_in_the_database_match_the_timestamps():
+    from datetime import timedelta
+
+    instance = start(deploy())
+    HistoricProcessInstance.objects.filter(id=instance.id).update(start_time=F("start_time") - timedelta(seconds=90))
+    HistoricActivityInstance.objects.filter(process_instance_id=instance.id).update(start_time=F("start_time") - timedelta(seconds=3))
+    instances_delete(instance_ids=[instance.id], delete_reason=None)
+    history = HistoricProcessInstance.objects.get(id=instance.id)
+    expected = (history.end_time - history.start_time).total_seconds() * 1000
+    assert abs(history.duration_in_millis - expected) <= 1 and history.duration_in_millis >= 90_000
+    task = HistoricActivityInstance.objects.get(process_instance_id=instance.id, activity_id="task")
+    assert abs(task.duration_in_millis - (task.end_time - task.start_time).total_seconds() * 1000) <= 1

@@ -1,0 +1,79 @@
+"""End-to-end batch throughput through REST + a real qcluster, against the set-based SQL limit.
+
+Usage: python bench/batch_throughput.py --db sqlite|postgres [--instances 1000,10000,100000] [--ops cancel,suspend,retries]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import PYTHON, ROOT, PeakRss, Servers, prepare, table  # noqa: E402
+
+PAYLOADS = {
+    "cancel": ("process-instance/delete", {"processInstanceQuery": {}, "deleteReason": "bench"}),
+    "suspend": ("process-instance/suspended-async", {"processInstanceQuery": {}, "suspended": True}),
+    "retries": ("job/retries", {"jobQuery": {}, "retries": 5, "dueDate": "2099-01-01T00:00:00.000+0000"}),
+}
+
+
+def run_batch(env: dict, op: str) -> dict:
+    path, payload = PAYLOADS[op]
+    with Servers(env) as servers, PeakRss(web=servers.web.pid, worker=servers.cluster.pid) as rss:
+        started = time.perf_counter()
+        batch = servers.request("POST", f"/engine-rest/{path}", payload)
+        created = time.perf_counter() - started
+        while True:
+            historic = servers.get(f"/engine-rest/history/batch/{batch['id']}")
+            if historic["endTime"]:
+                break
+            time.sleep(0.05)
+        total = time.perf_counter() - started
+    return {
+        "items": historic["totalItems"],
+        "failed": historic["itemsFailed"],
+        "state": historic["finalState"],
+        "create_s": created,
+        "total_s": total,
+        "web_mb": rss.peak["web"],
+        "worker_mb": rss.peak["worker"],
+        "jobs": historic["totalJobs"],
+    }
+
+
+def limit(env: dict, op: str) -> float:
+    result = subprocess.run([PYTHON, "bench/limit.py", op], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return float(result.stdout.split()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--instances", default="10000", help="comma-separated demo instance counts (default 10000)")
+    parser.add_argument("--ops", default="cancel,suspend,retries")
+    args = parser.parse_args()
+    rows = []
+    for n in [int(x) for x in args.instances.split(",")]:
+        for op in args.ops.split(","):
+            env = prepare(args.db, n)
+            figures = run_batch(env, op)
+            env = prepare(args.db, n)  # the same data again, for the limit
+            sql = limit(env, op)
+            items = figures["items"]
+            rows.append([
+                args.db, n, op, items, figures["jobs"], f"{figures['create_s']:.2f}", f"{figures['total_s']:.2f}",
+                f"{items / figures['total_s']:.0f}", f"{sql:.2f}", f"{figures['total_s'] / sql:.1f}x",
+                f"{figures['web_mb']:.0f}", f"{figures['worker_mb']:.0f}", figures["state"],
+            ])
+            print(table(HEADERS, rows[-1:]) if len(rows) == 1 else table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
+    print()
+    print(table(HEADERS, rows))
+
+
+HEADERS = ["db", "instances", "op", "items", "jobs", "create s", "total s", "items/s", "SQL limit s", "ratio", "web MB", "worker MB", "state"]
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Shared pieces of the benchmarks: a fresh database, the servers as subprocesses, RSS sampling."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+SQLITE_PATH = Path("/tmp/cockpit-bench.sqlite3")
+PG_URL = "postgres://postgres@127.0.0.1:5432/cockpit_bench"
+PASSWORD = "bench-password"
+
+
+def database_url(kind: str) -> str:
+    return f"sqlite:///{SQLITE_PATH}" if kind == "sqlite" else PG_URL
+
+
+def base_env(kind: str, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(kind),
+        "DJANGO_SECRET_KEY": "bench-secret-key",
+        "DJANGO_SECURE_COOKIES": "false",
+        "DJANGO_SETTINGS_MODULE": "cockpit.settings",
+        "Q_CLUSTER_NAME": f"bench-{os.getpid()}",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    if kind == "postgres" and os.environ.get("REDIS_URL") is None:
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    if kind == "sqlite":
+        env.pop("REDIS_URL", None)
+    return env
+
+
+def fresh_database(kind: str) -> None:
+    if kind == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
+        return
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS cockpit_bench WITH (FORCE)")
+        conn.execute("CREATE DATABASE cockpit_bench")
+
+
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def prepare(kind: str, instances: int) -> dict:
+    """A fresh database with migrations, demo users and `instances` demo instances."""
+    env = base_env(kind)
+    fresh_database(kind)
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "load_demo_data", "--instances", str(instances), "--password", PASSWORD)
+    return env
+
+
+class Servers:
+    """gunicorn and one qcluster on the bench database; stopped on exit."""
+
+    def __init__(self, env: dict, port: int = 8765, workers: int = 2) -> None:
+        self.env = {**env, "Q_WORKERS": str(workers)}
+        self.port = port
+        self.web = self.cluster = None
+
+    def __enter__(self) -> Servers:
+        self.web = subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", "cockpit.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "2"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        self.cluster = subprocess.Popen(
+            [PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.get("/engine-rest/batch/count")
+                return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("the web server did not start")
+
+    def __exit__(self, *exc) -> None:
+        for process in (self.cluster, self.web):
+            if process and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in (self.cluster, self.web):
+            if process:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    pass
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def request(self, method: str, path: str, body: dict | None = None):
+        token = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
+            headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read() or b"null")
+
+    def get(self, path: str):
+        return self.request("GET", path)
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class PeakRss:
+    """Samples the largest single-process RSS under each root pid every 0.2 s."""
+
+    def __init__(self, **roots: int) -> None:
+        self.roots = roots
+        self.peak = {name: 0.0 for name in roots}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, root in self.roots.items():
+                biggest = max((rss_mb(p) for p in descendants(root)), default=0.0)
+                self.peak[name] = max(self.peak[name], biggest)
+            time.sleep(0.2)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = lambda values: "  ".join(str(v).rjust(w) for v, w in zip(values, widths))  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])

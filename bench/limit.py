@@ -1,0 +1,59 @@
+"""The physical limit: the batch's state change as set-based SQL in one transaction (run by batch_throughput)."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cockpit.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection, transaction  # noqa: E402
+from django.db.models import Value  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from engine.models import (  # noqa: E402
+    ActivityInstance,
+    HistoricActivityInstance,
+    HistoricProcessInstance,
+    Incident,
+    Job,
+    ProcessInstance,
+)
+
+
+def cancel() -> int:
+    now = timezone.now()
+    running = ProcessInstance.objects.values("id")
+    count = ProcessInstance.objects.count()
+    HistoricActivityInstance.objects.filter(end_time__isnull=True, process_instance_id__in=running).update(end_time=now, canceled=True)
+    HistoricProcessInstance.objects.filter(id__in=running).update(
+        state="EXTERNALLY_TERMINATED", end_time=Value(now), delete_reason="bench"
+    )
+    for model in (Incident, Job, ActivityInstance, ProcessInstance):
+        model.objects.all()._raw_delete(connection.alias)
+    return count
+
+
+def suspend() -> int:
+    count = ProcessInstance.objects.update(suspended=True)
+    Job.objects.filter(process_instance__isnull=False).update(suspended=True)
+    HistoricProcessInstance.objects.filter(id__in=ProcessInstance.objects.values("id")).update(state="SUSPENDED")
+    return count
+
+
+def retries() -> int:
+    count = Job.objects.update(retries=5, due_date=timezone.now().replace(year=2099))
+    Incident.objects.filter(incident_type="failedJob")._raw_delete(connection.alias)
+    return count
+
+
+OPERATIONS = {"cancel": cancel, "suspend": suspend, "retries": retries}
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    with transaction.atomic():
+        changed = OPERATIONS[sys.argv[1]]()
+    print(f"{time.perf_counter() - started:.4f} {changed}")
