@@ -206,7 +206,10 @@ def _mark_execution_started(batch: Batch) -> None:
 
 
 def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, targets: list[str]):
-    """The whole chunk set-based; if that raises, item by item in savepoints to isolate the failures."""
+    """The whole chunk set-based; if that raises, halve it (savepoints) until the failing items are isolated.
+
+    A chunk with k failing items of n costs about k·log2(n) extra attempts instead of n.
+    """
     if not targets:
         return []
     try:
@@ -214,20 +217,16 @@ def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, ta
             result = operation.run_chunk(targets, configuration)
             _record(batch_id, result)
         return []
-    except Exception:  # one bad item spoils the chunk; find it below
-        pass
-    failures = []
-    for target in targets:
-        try:
-            with transaction.atomic():
-                result = operation.run_chunk([target], configuration)
-                _record(batch_id, result)
-        except Exception as exc:  # recorded on the item, and on the job through Failed
-            failures.append((target, exc))
-            BatchItem.objects.filter(batch_id=batch_id, target_id=target).update(
+    except Exception as exc:  # recorded on the item below, and on the job through Failed
+        if len(targets) == 1:
+            BatchItem.objects.filter(batch_id=batch_id, target_id=targets[0]).update(
                 state=BatchItem.FAILED, detail=(str(exc) or type(exc).__name__)[:4000], updated_at=timezone.now()
             )
-    return failures
+            return [(targets[0], exc)]
+    middle = len(targets) // 2
+    return _run_items(operation, configuration, batch_id, targets[:middle]) + _run_items(
+        operation, configuration, batch_id, targets[middle:]
+    )
 
 
 def _record(batch_id: str, result: ChunkResult) -> None:

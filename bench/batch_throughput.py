@@ -20,9 +20,9 @@ PAYLOADS = {
 }
 
 
-def run_batch(env: dict, op: str) -> dict:
+def run_batch(env: dict, op: str, workers: int) -> dict:
     path, payload = PAYLOADS[op]
-    with Servers(env) as servers, PeakRss(web=servers.web.pid, worker=servers.cluster.pid) as rss:
+    with Servers(env, workers=workers) as servers, PeakRss(web=servers.web.pid, worker=servers.cluster.pid) as rss:
         started = time.perf_counter()
         batch = servers.request("POST", f"/engine-rest/{path}", payload)
         created = time.perf_counter() - started
@@ -54,12 +54,13 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--instances", default="10000", help="comma-separated demo instance counts (default 10000)")
     parser.add_argument("--ops", default="cancel,suspend,retries")
+    parser.add_argument("--workers", type=int, default=2, help="q2 workers in the cluster (default 2)")
     args = parser.parse_args()
     rows = []
     for n in [int(x) for x in args.instances.split(",")]:
         for op in args.ops.split(","):
             env = prepare(args.db, n)
-            figures = run_batch(env, op)
+            figures = run_batch(env, op, args.workers)
             env = prepare(args.db, n)  # the same data again, for the limit
             sql = limit(env, op)
             items = figures["items"]

@@ -21,7 +21,7 @@ from engine.models import (
     Job,
     ProcessInstance,
 )
-from engine.services.jobs import jobs_log_bulk, jobs_set_suspended
+from engine.services.jobs import jobs_log_deletions, jobs_set_suspended
 from engine.services.runtime import close_open_activities
 from engine.sql import MillisBetween
 
@@ -63,7 +63,7 @@ def instances_delete(*, instance_ids: list[str], delete_reason: str | None) -> C
             return result
         ids = list(existing)
         close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in=ids), now, canceled=True)
-        jobs_log_bulk(Job.objects.filter(process_instance_id__in=ids).select_related("job_definition"), kind="deletion")
+        jobs_log_deletions(Job.objects.filter(process_instance_id__in=ids))
         # Children first, then the instances: plain DELETEs, no cascade collection in Python.
         for rows in (
             Incident.objects.filter(process_instance_id__in=ids),

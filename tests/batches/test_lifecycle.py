@@ -224,3 +224,24 @@ def test_creation_writes_one_operation_log_entry_set_with_the_batch_id(create):
     assert {e.property: e.new_value for e in entries} == {"nrOfInstances": "1", "async": "True", "deleteReason": "r"}
     assert {(e.operation_type, e.entity_type, e.user_id) for e in entries} == {("Delete", "ProcessInstance", "alice-admin")}
     assert len({e.operation_id for e in entries}) == 1
+
+
+def test_halving_isolates_exactly_the_failing_items_of_a_large_chunk(create, batch_sizes):
+    batch_sizes(per_seed=10, invocations=50)
+    definition = deploy()
+    instances = [start(definition) for _ in range(11)]
+    stuck = [instances[2], instances[7]]
+    instances_set_suspended(instance_ids=[i.id for i in stuck], suspended=True)
+    batch = create(
+        "modification/executeAsync",
+        {"processDefinitionId": definition.id, "processInstanceIds": [i.id for i in instances],
+         "instructions": [{"type": "startBeforeActivity", "activityId": "service"}]},
+    )
+    run_seed(batch)
+    job = Job.objects.get(job_definition_id=batch.batch_job_definition_id)
+    assert job_execute(job.id, owner="test") == "failed"
+    results = items(batch.id)
+    assert sorted(t for t, (state, _) in results.items() if state == "FAILED") == sorted(i.id for i in stuck)
+    assert [state for state, _ in results.values()].count("SUCCEEDED") == 9
+    assert all(entered_service(i) == 1 for i in instances if i not in stuck)
+    assert Job.objects.get(id=job.id).exception_message.startswith("2 of 11 items failed")
