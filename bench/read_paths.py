@@ -18,7 +18,11 @@ from common import base_env, fresh_database, manage, table  # noqa: E402
 
 
 def setup_django(kind: str) -> None:
-    os.environ.update(base_env(kind))
+    os.environ.update(
+        base_env(kind),
+        DJANGO_ALLOWED_HOSTS="testserver,localhost",
+        STATICFILES_BACKEND="django.contrib.staticfiles.storage.StaticFilesStorage",
+    )
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import django
 

@@ -83,6 +83,6 @@ def batch_sizes(settings):
     """Set batchJobsPerSeed and invocationsPerBatchJob for batches created in the test."""
 
     def apply(per_seed: int, invocations: int) -> None:
-        settings.BATCH = {**settings.BATCH, "JOBS_PER_SEED": per_seed, "INVOCATIONS_PER_JOB": invocations}
+        settings.BATCH = {**settings.BATCH, "JOBS_PER_SEED": per_seed, "INVOCATIONS_PER_JOB": invocations, "PER_TYPE": {}}
 
     return apply

@@ -73,6 +73,9 @@ class CamundaSchema(AutoSchema):
         operation = getattr(self.view, "operation", None)
         return operation.serializer_class if operation is not None else None
 
+    def get_response_serializers(self):
+        return None  # responses are described by _responses below
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:

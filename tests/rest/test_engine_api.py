@@ -351,3 +351,10 @@ def test_nul_characters_are_a_400_on_every_database(api):
     assert_error(api.get(f"{R}/job/a%00b"), 400, "InvalidRequestException", "id must not contain NUL")
     response = api.post(f"{R}/process-instance", {"processInstanceIds": ["x\x00"]}, format="json")
     assert_error(response, 400, "InvalidRequestException", "must not contain NUL")
+
+
+def test_a_body_over_the_limit_is_a_413_before_it_is_read(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"processInstanceIds": ["x" * 40] * 100}
+    response = api.post(f"{R}/process-instance/delete", body, format="json")
+    assert_error(response, 413, "InvalidRequestException", "larger than the limit of 1000 bytes")
