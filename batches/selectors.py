@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from batches.models import BatchItem
+from batches.models import BatchItem, HistoricBatch
 from engine.models import Job
 from engine.query import Param, QuerySpec
 from engine.selectors import TENANT_PARAMS
@@ -80,15 +80,18 @@ def with_statistics(queryset: QuerySet) -> QuerySet:
 
 
 def item_counts_for(batch_ids: list[str]) -> dict[str, dict[str, int]]:
-    rows = (
-        BatchItem.objects.filter(batch_id__in=batch_ids)
-        .values_list("batch_id", "state")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    """Item counts by state from the historic batches' live counters (no item is counted)."""
     result: dict[str, dict[str, int]] = {i: {s: 0 for s in BatchItem.STATES} for i in batch_ids}
-    for batch_id, state, n in rows:
-        result[batch_id][state] = n
+    rows = HistoricBatch.objects.filter(id__in=batch_ids).values_list(
+        "id", "items_succeeded", "items_skipped", "items_failed", "items_pending"
+    )
+    for batch_id, succeeded, skipped, failed, pending in rows:
+        result[batch_id] = {
+            BatchItem.SUCCEEDED: succeeded or 0,
+            BatchItem.SKIPPED: skipped or 0,
+            BatchItem.FAILED: failed or 0,
+            BatchItem.PENDING: pending or 0,
+        }
     return result
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 
 from batches.models import Batch, BatchItem, HistoricBatch
@@ -65,7 +65,8 @@ def batch_create(*, operation: BatchOperation, payload: object, user) -> Batch:
         definitions = _create_job_definitions(batch)
         batch.save(force_insert=True)
         HistoricBatch.objects.filter(id=history.id).update(
-            total_jobs=batch.total_jobs, total_items=total, tenant_id=batch.tenant_id, **definitions
+            total_jobs=batch.total_jobs, total_items=total, tenant_id=batch.tenant_id, **definitions,
+            items_pending=total, items_succeeded=0, items_skipped=0, items_failed=0,
         )
         job_create(
             job_type=SEED_JOB,
@@ -174,13 +175,14 @@ def run_execution_job(job: Job) -> Failed | None:
         return None
     _mark_execution_started(batch)
     config = job.handler_configuration
-    items = list(
+    previous = dict(
         BatchItem.objects.filter(batch_id=batch.id, seq__gte=config["first"], seq__lt=config["last"])
         .exclude(state__in=[BatchItem.SUCCEEDED, BatchItem.SKIPPED])
         .order_by("seq")
-        .values_list("target_id", flat=True)
+        .values_list("target_id", "state")
     )
-    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, items)
+    items = list(previous)
+    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, items, previous)
     if failures:
         target, exc = failures[0]
         message = f"{len(failures)} of {len(items)} items failed; first {target}: {exc}"
@@ -205,7 +207,7 @@ def _mark_execution_started(batch: Batch) -> None:
         HistoricBatch.objects.filter(id=batch.id, execution_start_time__isnull=True).update(execution_start_time=now)
 
 
-def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, targets: list[str]):
+def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, targets: list[str], previous: dict):
     """The whole chunk set-based; if that raises, halve it (savepoints) until the failing items are isolated.
 
     A chunk with k failing items of n costs about k·log2(n) extra attempts instead of n.
@@ -215,21 +217,46 @@ def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, ta
     try:
         with transaction.atomic():
             result = operation.run_chunk(targets, configuration)
-            _record(batch_id, result)
+            _record(batch_id, result, previous)
         return []
     except Exception as exc:  # recorded on the item below, and on the job through Failed
         if len(targets) == 1:
             BatchItem.objects.filter(batch_id=batch_id, target_id=targets[0]).update(
                 state=BatchItem.FAILED, detail=(str(exc) or type(exc).__name__)[:4000], updated_at=timezone.now()
             )
+            _count_moves(batch_id, previous, targets, BatchItem.FAILED)
             return [(targets[0], exc)]
     middle = len(targets) // 2
-    return _run_items(operation, configuration, batch_id, targets[:middle]) + _run_items(
-        operation, configuration, batch_id, targets[middle:]
+    return _run_items(operation, configuration, batch_id, targets[:middle], previous) + _run_items(
+        operation, configuration, batch_id, targets[middle:], previous
     )
 
 
-def _record(batch_id: str, result: ChunkResult) -> None:
+COUNTERS = {
+    BatchItem.SUCCEEDED: "items_succeeded",
+    BatchItem.SKIPPED: "items_skipped",
+    BatchItem.FAILED: "items_failed",
+    BatchItem.PENDING: "items_pending",
+}
+
+
+def _count_moves(batch_id: str, previous: dict, targets, new_state: str) -> None:
+    """Keep the historic batch's item counters current, so statistics never count items."""
+    moves: dict[str, int] = {}
+    for target in targets:
+        old = previous.get(target, BatchItem.PENDING)
+        if old != new_state:
+            moves[old] = moves.get(old, 0) - 1
+            moves[new_state] = moves.get(new_state, 0) + 1
+        previous[target] = new_state
+    changes = {COUNTERS[state]: F(COUNTERS[state]) + n for state, n in moves.items() if n}
+    if changes:
+        HistoricBatch.objects.filter(id=batch_id).update(**changes)
+
+
+def _record(batch_id: str, result: ChunkResult, previous: dict) -> None:
+    _count_moves(batch_id, previous, result.changed, BatchItem.SUCCEEDED)
+    _count_moves(batch_id, previous, result.skipped, BatchItem.SKIPPED)
     now = timezone.now()
     items = BatchItem.objects.filter(batch_id=batch_id)
     if result.changed:

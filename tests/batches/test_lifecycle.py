@@ -245,3 +245,27 @@ def test_halving_isolates_exactly_the_failing_items_of_a_large_chunk(create, bat
     assert [state for state, _ in results.values()].count("SUCCEEDED") == 9
     assert all(entered_service(i) == 1 for i in instances if i not in stuck)
     assert Job.objects.get(id=job.id).exception_message.startswith("2 of 11 items failed")
+
+
+def test_live_item_counters_always_equal_the_items(create, batch_sizes):
+    from batches.selectors import item_counts_for
+    from batches.services import item_counts
+
+    batch_sizes(per_seed=10, invocations=3)
+    definition = deploy()
+    instances = [start(definition) for _ in range(7)]
+    stuck = instances[4]
+    instances_set_suspended(instance_ids=[stuck.id], suspended=True)
+    batch = create(
+        "modification/executeAsync",
+        {"processDefinitionId": definition.id, "processInstanceIds": [i.id for i in instances] + ["ghost"],
+         "instructions": [{"type": "cancel", "activityId": "task"}]},
+    )
+    assert item_counts_for([batch.id])[batch.id] == item_counts(batch.id) == {"PENDING": 8, "SUCCEEDED": 0, "SKIPPED": 0, "FAILED": 0}
+    run_jobs()
+    assert item_counts_for([batch.id])[batch.id] == item_counts(batch.id) == {"PENDING": 0, "SUCCEEDED": 6, "SKIPPED": 1, "FAILED": 1}
+    instances_set_suspended(instance_ids=[stuck.id], suspended=False)
+    jobs_set_retries(job_ids=[Job.objects.get(job_definition_id=batch.batch_job_definition_id).id], retries=1)
+    run_jobs()
+    historic = HistoricBatch.objects.get(id=batch.id)
+    assert (historic.items_succeeded, historic.items_skipped, historic.items_failed, historic.items_pending) == (7, 1, 0, 0)
