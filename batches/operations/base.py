@@ -50,6 +50,23 @@ def check_query(spec: QuerySpec, name: str, value: Mapping | None) -> Mapping | 
     return value
 
 
+class InstanceQueries(serializers.Serializer):
+    """processInstanceQuery and historicProcessInstanceQuery, validated with the engine's query rules."""
+
+    processInstanceQuery = query_field()
+    historicProcessInstanceQuery = query_field()
+
+    def validate_processInstanceQuery(self, value):
+        from engine.selectors import PROCESS_INSTANCE
+
+        return check_query(PROCESS_INSTANCE, "processInstanceQuery", value)
+
+    def validate_historicProcessInstanceQuery(self, value):
+        from engine.selectors import HISTORIC_PROCESS_INSTANCE
+
+        return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
+
+
 def run_query(spec: QuerySpec, model: type[Model], user, value: Mapping) -> QuerySet:
     return query(spec, model, user, value, from_body=True).order_by()
 

@@ -2,32 +2,23 @@
 from django.db import transaction
 from rest_framework import serializers
 
-from batches.operations.base import BatchOperation, Selection, check_query, id_list, query_field
+from batches.operations.base import BatchOperation, InstanceQueries, Selection, id_list
 from batches.operations.suspension import instance_selection
 from engine.errors import BadUserRequest, NotFound
 from engine.models import ProcessDefinition, ProcessInstance
-from engine.selectors import HISTORIC_PROCESS_INSTANCE, PROCESS_INSTANCE
 from engine.services.lifecycle import NOT_RUNNING, ChunkResult
 from engine.services.modification import instance_modify, validate_instructions
 
 OTHER_DEFINITION = "instance belongs to another process definition"
 
 
-class ModificationSerializer(serializers.Serializer):
+class ModificationSerializer(InstanceQueries):
     processDefinitionId = serializers.CharField(required=True, allow_blank=False, max_length=255)
     instructions = serializers.ListField(child=serializers.DictField(), required=True, allow_empty=False)
     processInstanceIds = id_list()
-    processInstanceQuery = query_field()
-    historicProcessInstanceQuery = query_field()
     skipCustomListeners = serializers.BooleanField(required=False, default=False)
     skipIoMappings = serializers.BooleanField(required=False, default=False)
     annotation = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=4000)
-
-    def validate_processInstanceQuery(self, value):
-        return check_query(PROCESS_INSTANCE, "processInstanceQuery", value)
-
-    def validate_historicProcessInstanceQuery(self, value):
-        return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
 
     def validate(self, attrs):
         selectors = ("processInstanceIds", "processInstanceQuery", "historicProcessInstanceQuery")

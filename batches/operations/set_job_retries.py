@@ -4,7 +4,7 @@ from datetime import datetime
 from django.db.models import Q
 from rest_framework import serializers
 
-from batches.operations.base import BatchOperation, Selection, check_query, id_list, query_field, run_query
+from batches.operations.base import BatchOperation, InstanceQueries, Selection, check_query, id_list, query_field, run_query
 from engine.models import HistoricProcessInstance, Job, ProcessInstance
 from engine.query import format_date, parse_date
 from engine.selectors import HISTORIC_PROCESS_INSTANCE, JOB, PROCESS_INSTANCE, visible
@@ -44,18 +44,10 @@ class JobRetriesSerializer(serializers.Serializer):
         return check_query(JOB, "jobQuery", value)
 
 
-class ProcessJobRetriesSerializer(serializers.Serializer):
+class ProcessJobRetriesSerializer(InstanceQueries):
     processInstances = id_list()
-    processInstanceQuery = query_field()
-    historicProcessInstanceQuery = query_field()
     retries = RetriesField(required=True, allow_null=False)
     dueDate = DueDateField(required=False, allow_null=True)
-
-    def validate_processInstanceQuery(self, value):
-        return check_query(PROCESS_INSTANCE, "processInstanceQuery", value)
-
-    def validate_historicProcessInstanceQuery(self, value):
-        return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
 
 
 class SetJobRetries(BatchOperation):

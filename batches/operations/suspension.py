@@ -1,7 +1,7 @@
 """instance-update-suspension-state: suspend or activate instances (POST /process-instance/suspended-async)."""
 from rest_framework import serializers
 
-from batches.operations.base import BatchOperation, Selection, check_query, id_list, query_field, run_query
+from batches.operations.base import BatchOperation, InstanceQueries, Selection, id_list, run_query
 from engine.models import HistoricProcessInstance, ProcessInstance
 from engine.selectors import HISTORIC_PROCESS_INSTANCE, PROCESS_INSTANCE
 from engine.services.lifecycle import instances_set_suspended
@@ -12,17 +12,9 @@ NO_SELECTOR = (
 )
 
 
-class SuspensionSerializer(serializers.Serializer):
+class SuspensionSerializer(InstanceQueries):
     processInstanceIds = id_list()
-    processInstanceQuery = query_field()
-    historicProcessInstanceQuery = query_field()
     suspended = serializers.BooleanField(required=True)
-
-    def validate_processInstanceQuery(self, value):
-        return check_query(PROCESS_INSTANCE, "processInstanceQuery", value)
-
-    def validate_historicProcessInstanceQuery(self, value):
-        return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
 
     def validate(self, attrs):
         selectors = ("processInstanceIds", "processInstanceQuery", "historicProcessInstanceQuery")

@@ -71,6 +71,20 @@ def job_not_found(job_id: str) -> str:
     return f"Job with id {job_id} does not exist"
 
 
+def log_job_operation(request: Request, job: Job, operation_type: str, properties: dict | None = None) -> None:
+    operation_log_write(
+        user_id=request.user.get_username(),
+        operation_type=operation_type,
+        entity_type="Job",
+        properties=properties,
+        job_id=job.id,
+        job_definition_id=job.job_definition_id,
+        process_instance_id=job.process_instance_id,
+        process_definition_id=job.process_definition_id,
+        tenant_id=job.tenant_id,
+    )
+
+
 class ProcessDefinitionDetail(CamundaView):
     def get(self, request: Request, pk: str) -> Response:
         definition = self.visible_or_404(ProcessDefinition, pk, f"No matching definition with id {pk}")
@@ -278,21 +292,13 @@ class JobDetail(CamundaView):
         self.require(request, "engine.delete_job")
         job = self.visible_or_404(Job, pk, job_not_found(pk))
         jobs_delete(job_ids=[job.id])
-        operation_log_write(
-            user_id=request.user.get_username(),
-            operation_type="Delete",
-            entity_type="Job",
-            job_id=job.id,
-            job_definition_id=job.job_definition_id,
-            process_instance_id=job.process_instance_id,
-            process_definition_id=job.process_definition_id,
-            tenant_id=job.tenant_id,
-        )
+        log_job_operation(request, job, "Delete")
         return Response(status=NO_CONTENT)
 
 
 class JobRetries(CamundaView):
     body_schema = {"put": RETRIES_BODY}
+
     def put(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.change_job")
         body = self.body(request)
@@ -305,17 +311,7 @@ class JobRetries(CamundaView):
                 raise BadUserRequest(f"dueDate: cannot parse date '{body['dueDate']}'") from None
         job = self.visible_or_404(Job, pk, job_not_found(pk))
         jobs_set_retries(job_ids=[job.id], retries=retries, due_date=due_date)
-        operation_log_write(
-            user_id=request.user.get_username(),
-            operation_type="SetJobRetries",
-            entity_type="Job",
-            properties={"retries": (job.retries, retries)},
-            job_id=job.id,
-            job_definition_id=job.job_definition_id,
-            process_instance_id=job.process_instance_id,
-            process_definition_id=job.process_definition_id,
-            tenant_id=job.tenant_id,
-        )
+        log_job_operation(request, job, "SetJobRetries", {"retries": (job.retries, retries)})
         return Response(status=NO_CONTENT)
 
 

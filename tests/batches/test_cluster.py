@@ -12,7 +12,7 @@ from engine.services.lifecycle import instances_set_suspended
 from engine.services.modification import instance_modify
 from tests.conftest import client_for
 from tests.support.cluster import wait_for
-from tests.support.factories import deploy, job_of, start
+from tests.support.factories import deploy, start
 
 pytestmark = pytest.mark.cluster
 R = "/engine-rest"

@@ -142,7 +142,7 @@ def test_validation_keeps_next_disabled_and_back_keeps_every_entry(page, live_se
 def test_double_clicking_execute_creates_one_batch(page, live_server):
     definition = deploy(key="twice")
     start(definition)
-    page.goto(f"/cockpit/batch/operation/confirm?op=suspend&key=twice&suspended=true")
+    page.goto("/cockpit/batch/operation/confirm?op=suspend&key=twice&suspended=true")
     page.dblclick("#execute")
     expect(page.locator("#batch-id")).to_be_visible()
     page.wait_for_timeout(500)
