@@ -60,3 +60,17 @@ def test_a_job_whose_worker_was_killed_is_recovered_by_the_sweep(cluster, settin
     wait_for(lambda: jobs_sweep() == 1, timeout=30, message="the sweep to re-enqueue the orphaned job")
     wait_for(lambda: not Job.objects.filter(id=job.id).exists(), timeout=60, message="the job to finish on a new worker")
     assert HistoricJobLog.objects.filter(job_id=job.id, success_log=True).count() == 1
+
+
+def test_a_job_whose_database_connection_dies_is_retried_at_once(cluster, tmp_path):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    cluster(workers=1)
+    marker = tmp_path / "terminated"
+    job = job_create(job_type="test-terminate-connection-once", handler_configuration={"marker": str(marker)})
+    wait_for(lambda: not Job.objects.filter(id=job.id).exists(), timeout=60, message="the job to succeed on its retry")
+    failure = HistoricJobLog.objects.get(job_id=job.id, failure_log=True)
+    assert "terminat" in failure.job_exception_message.lower()
+    assert HistoricJobLog.objects.filter(job_id=job.id, success_log=True).count() == 1

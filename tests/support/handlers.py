@@ -15,3 +15,17 @@ def sleep_once(job: Job) -> None:
 
 
 register_job_handler("test-sleep-once", sleep_once)
+
+
+def terminate_connection_once(job: Job) -> None:
+    """The first run kills its own PostgreSQL backend mid-job; later runs succeed."""
+    from django.db import connection
+
+    marker = Path(job.handler_configuration["marker"])
+    if not marker.exists():
+        marker.write_text("terminated")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+register_job_handler("test-terminate-connection-once", terminate_connection_once)
