@@ -258,3 +258,18 @@ def test_batches_take_the_tenant_of_their_targets_and_reads_are_filtered(api, op
     # A query cannot reach them either.
     response = post(operator_api, "process-instance/delete", {"processInstanceQuery": {"tenantIdIn": ["tenant-b"]}})
     assert_error(response, 400, "InvalidRequestException", "processInstanceIds is empty")
+
+
+def test_a_million_ids_get_a_clear_4xx_not_an_out_of_memory(api):
+    ids = [f"{i:036d}" for i in range(1_000_000)]
+    response = post(api, "process-instance/delete", {"processInstanceIds": ids})
+    assert_error(response, 413, "InvalidRequestException", "larger than the limit")
+    assert not Batch.objects.exists()
+
+
+def test_more_ids_than_a_list_may_hold_is_a_400(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
+    ids = [f"{i:x}" for i in range(100_001)]
+    response = post(api, "process-instance/delete", {"processInstanceIds": ids})
+    assert_error(response, 400, "InvalidRequestException", "processInstanceIds")
+    assert not Batch.objects.exists()
