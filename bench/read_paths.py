@@ -52,8 +52,9 @@ def make_batches(batches: int, items: int) -> None:
                 start_time=now - timedelta(minutes=batches - b),
             )
             HistoricBatch.objects.create(**fields, total_items=per_batch, end_time=None if running else now,
-                                         final_state=None if running else "completed", items_succeeded=None if running else per_batch,
-                                         items_skipped=0, items_failed=0, items_pending=0)
+                                         final_state=None if running else "completed",
+                                         items_succeeded=per_batch // 2 if running else per_batch, items_skipped=0,
+                                         items_failed=0, items_pending=per_batch - per_batch // 2 if running else 0)
             if running:
                 Batch.objects.create(**fields, jobs_created=fields["total_jobs"], total_items=per_batch)
                 Job.objects.bulk_create(
