@@ -7,13 +7,13 @@ from rest_framework.response import Response
 from batches.models import Batch, BatchItem, HistoricBatch
 from batches.operations.base import BatchOperation
 from batches.rest import dtos
-from batches.selectors import BATCH, BATCH_STATISTICS, HISTORIC_BATCH, item_counts_for, items_of, with_statistics
+from batches.selectors import BATCH_STATISTICS, item_counts_for, items_of, with_statistics
 from batches.services import batch_create, batch_delete, batch_set_suspended, historic_batch_delete
 from engine.query import invalid, page, paging
 from engine.rest.base import CamundaView
 from engine.rest.schema import ARRAY
 from engine.rest.views import json_body, parse_bool_field
-from engine.selectors import query, visible
+from engine.selectors import visible
 
 
 def batch_not_found(pk: str) -> str:
@@ -33,23 +33,6 @@ class BatchCreate(CamundaView):
         self.require(request, self.operation.permission)
         batch = batch_create(operation=self.operation, payload=self.body(request), user=request.user)
         return Response(dtos.batch_dto(batch))
-
-
-class BatchList(CamundaView):
-    query_spec = BATCH
-
-    def get(self, request: Request) -> Response:
-        first, size = paging(request.query_params)
-        rows = query(BATCH, Batch, request.user, request.query_params, from_body=False)
-        return Response([dtos.batch_dto(b) for b in page(rows, first, size)])
-
-
-class BatchCount(CamundaView):
-    query_spec = BATCH
-    counts = True
-
-    def get(self, request: Request) -> Response:
-        return Response({"count": query(BATCH, Batch, request.user, request.query_params, from_body=False).count()})
 
 
 def statistics_rows(request: Request):
@@ -124,24 +107,6 @@ class BatchItems(CamundaView):
             raise invalid("state", state)
         first, size = paging(request.query_params)
         return Response([dtos.item_dto(i) for i in page(items_of(pk, state=state), first, size if size is not None else 1000)])
-
-
-class HistoricBatchList(CamundaView):
-    query_spec = HISTORIC_BATCH
-
-    def get(self, request: Request) -> Response:
-        first, size = paging(request.query_params)
-        rows = query(HISTORIC_BATCH, HistoricBatch, request.user, request.query_params, from_body=False)
-        return Response([dtos.historic_batch_dto(h) for h in page(rows, first, size)])
-
-
-class HistoricBatchCount(CamundaView):
-    query_spec = HISTORIC_BATCH
-    counts = True
-
-    def get(self, request: Request) -> Response:
-        rows = query(HISTORIC_BATCH, HistoricBatch, request.user, request.query_params, from_body=False)
-        return Response({"count": rows.count()})
 
 
 class HistoricBatchDetail(CamundaView):
