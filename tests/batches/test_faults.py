@@ -8,7 +8,7 @@ from django.db.models import Count
 
 from batches.models import BatchItem, HistoricBatch
 from engine.demo import load_instances
-from engine.models import HistoricActivityInstance, HistoricProcessInstance, Job, ProcessInstance
+from engine.models import HistoricActivityInstance, HistoricJobLog, HistoricProcessInstance, Job, ProcessInstance
 from engine.services.jobs import jobs_sweep
 from tests.conftest import client_for
 
@@ -82,3 +82,46 @@ def test_a_batch_continues_where_it_stopped_after_a_restart(cluster, admin_user,
     historic = HistoricBatch.objects.get(id=batch_id)
     assert historic.final_state == "completed" and historic.items_succeeded == running
     assert not ProcessInstance.objects.exists()
+
+
+def test_a_batch_job_whose_database_connection_dies_is_retried_and_the_batch_completes(cluster, admin_user, batch_sizes):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    batch_sizes(per_seed=10, invocations=50)
+    load_instances(300)
+    running = ProcessInstance.objects.count()
+    # Fault injection in the database: the first deletion of a history-tracked instance kills its
+    # own backend mid-transaction (a sequence is not rolled back, so it fires exactly once).
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SEQUENCE fault_once")
+        cursor.execute(
+            """CREATE FUNCTION kill_backend_once() RETURNS trigger AS $$
+            BEGIN
+              IF nextval('fault_once') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+              RETURN OLD;
+            END $$ LANGUAGE plpgsql"""
+        )
+        cursor.execute(
+            "CREATE TRIGGER kill_backend_once BEFORE DELETE ON engine_processinstance "
+            "FOR EACH ROW EXECUTE FUNCTION kill_backend_once()"
+        )
+    try:
+        cluster(workers=2)
+        response = client_for(admin_user).post(f"{R}/process-instance/delete", {"processInstanceQuery": {}}, format="json")
+        batch_id = response.json()["id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not HistoricBatch.objects.get(id=batch_id).end_time:
+            time.sleep(0.3)
+        historic = HistoricBatch.objects.get(id=batch_id)
+        assert historic.final_state == "completed" and historic.items_succeeded == running
+        failed_attempts = HistoricJobLog.objects.filter(job_definition_id=historic.batch_job_definition_id, failure_log=True)
+        assert failed_attempts.count() == 1
+        message = failed_attempts.get().job_exception_message.lower()
+        assert "terminat" in message or "connection" in message
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS kill_backend_once ON engine_processinstance")
+            cursor.execute("DROP FUNCTION IF EXISTS kill_backend_once()")
+            cursor.execute("DROP SEQUENCE IF EXISTS fault_once")

@@ -57,6 +57,10 @@ def test_retry_suspend_and_delete_actions(admin_user, client):
     job = Job.objects.get(job_definition_id=batch.batch_job_definition_id)
     response = client.post(f"/cockpit/batch/{batch.id}/retry", {"job_id": job.id}, follow=True)
     assert "Retrying 1 failed job." in response.content.decode()
+    from engine.models import UserOperationLogEntry
+
+    retry = UserOperationLogEntry.objects.get(operation_type="SetJobRetries", batch_id=batch.id)
+    assert (retry.job_id, retry.user_id, retry.new_value) == (job.id, admin_user.username, "1")
     client.post(f"/cockpit/batch/{batch.id}/suspend", {"suspended": "true"})
     assert Batch.objects.get(id=batch.id).suspended and Job.objects.get(id=job.id).suspended
     client.post(f"/cockpit/batch/{batch.id}/suspend", {"suspended": "false"})

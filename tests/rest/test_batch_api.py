@@ -224,6 +224,11 @@ def test_delete_batch_with_and_without_cascade(api):
     assert api.get(f"{R}/history/batch/{kept['id']}").json()["finalState"] == "canceled"
     assert api.get(f"{R}/history/batch/{gone['id']}").status_code == 404
     assert api.delete(f"{R}/batch/{kept['id']}").status_code == 404
+    deletions = UserOperationLogEntry.objects.filter(operation_type="Delete", entity_type="Batch")
+    assert set(deletions.values_list("batch_id", "new_value", "user_id")) == {
+        (kept["id"], "False", "alice-admin"),
+        (gone["id"], "True", "alice-admin"),
+    }
 
 
 def test_creating_suspending_and_deleting_need_permissions(viewer_api, api):
