@@ -60,3 +60,33 @@ def test_modification_and_cancel_on_the_same_instances(create, batch_sizes):
         assert modified[target] == ("SUCCEEDED", None)
     assert HistoricBatch.objects.get(id=modify.id).end_time is not None
     assert_consistent()
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("second", ["suspend", "modify"])
+def test_overlapping_batches_run_concurrently_on_real_workers(second, cluster, admin_user, batch_sizes, transactional_db):
+    from tests.conftest import client_for
+    from tests.support.cluster import wait_for
+
+    batch_sizes(per_seed=10, invocations=20)
+    definition = deploy()
+    ids = [start(definition).id for _ in range(120)]
+    api = client_for(admin_user)
+    cluster(workers=2)
+    cancel = api.post("/engine-rest/process-instance/delete", {"processInstanceIds": ids[:80]}, format="json")
+    if second == "suspend":
+        other = api.post("/engine-rest/process-instance/suspended-async", {"processInstanceIds": ids[40:], "suspended": True}, format="json")
+    else:
+        other = api.post("/engine-rest/modification/executeAsync", {
+            "processDefinitionId": definition.id, "processInstanceIds": ids[40:],
+            "instructions": [{"type": "cancel", "activityId": "task"}, {"type": "startBeforeActivity", "activityId": "task"}],
+        }, format="json")
+    assert cancel.status_code == other.status_code == 200
+    batch_ids = [cancel.json()["id"], other.json()["id"]]
+    wait_for(lambda: HistoricBatch.objects.filter(id__in=batch_ids, end_time__isnull=False).count() == 2, timeout=120, message="both batches to end")
+    for batch_id in batch_ids:
+        states = set(BatchItem.objects.filter(batch_id=batch_id).values_list("state", "detail"))
+        assert states <= {("SUCCEEDED", None), ("SKIPPED", NOT_RUNNING)}, states
+    assert set(HistoricProcessInstance.objects.filter(id__in=ids[:80]).values_list("state", flat=True)) == {"EXTERNALLY_TERMINATED"}
+    assert ProcessInstance.objects.filter(id__in=ids[80:]).count() == 40
+    assert_consistent()
