@@ -104,6 +104,9 @@ PROCESS_INSTANCE = QuerySpec(
         "active": Param("bool", _flag(suspended=False)),
         "withIncident": Param("bool", _has_incident()),
         "incidentId": Param("str", lambda qs, v: qs.filter(Exists(Incident.objects.filter(process_instance_id=OuterRef("pk"), id=v)))),
+        # Ours, beside Camunda's parameters: the wizard's started before/after filters on running instances.
+        "startedBefore": Param("date", "start_time__lte"),
+        "startedAfter": Param("date", "start_time__gte"),
         **TENANT_PARAMS,
     },
     sort_fields={

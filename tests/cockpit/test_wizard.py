@@ -165,3 +165,28 @@ def test_finished_instances_are_listed_for_history_deletion(admin_user):
     draft = draft_for(admin_user, op="delete-history")
     assert draft.count == 1 and draft.payload["historicProcessInstanceQuery"] == {"finished": True}
     assert HistoricProcessInstance.objects.count() == 2
+
+
+def test_started_after_and_before_filter_running_instances(admin_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from engine.models import ProcessInstance
+
+    definition = deploy(key="dated")
+    old, new = start(definition), start(definition)
+    ProcessInstance.objects.filter(id=old.id).update(start_time=timezone.now() - timedelta(days=10))
+    cutoff = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    after = draft_for(admin_user, op="cancel", key="dated", startedAfter=cutoff)
+    before = draft_for(admin_user, op="suspend", key="dated", suspended="true", startedBefore=cutoff)
+    assert after.count == 1 and [i.id for i in matches_of(after, admin_user)] == [new.id]
+    assert before.count == 1 and [i.id for i in matches_of(before, admin_user)] == [old.id]
+    response = client_for(admin_user).post(f"{R}/process-instance/count", {"startedAfter": after.query["startedAfter"]}, format="json")
+    assert response.json() == {"count": 1}
+
+
+def matches_of(draft, user):
+    from cockpit.wizard import matches
+
+    return list(matches(draft, user))
