@@ -13,6 +13,7 @@ from engine.errors import BadUserRequest
 DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")
 SORT_PAIR_MESSAGE = "Only a single sorting parameter specified. sortBy and sortOrder required"
 MAX_LIST_LENGTH = 100_000
+MAX_INT = 2**31 - 1
 
 
 def parse_date(value: object) -> datetime:
@@ -60,7 +61,7 @@ def _to_int(name: str, raw: object) -> int:
         value = int(raw)
     except (TypeError, ValueError):
         raise invalid(name, raw) from None
-    if value < 0:
+    if value < 0 or value > MAX_INT:  # Camunda's parameters are Java Integers
         raise invalid(name, raw)
     return value
 

@@ -11,7 +11,7 @@ from batches.selectors import BATCH_STATISTICS, item_counts_for, items_of, with_
 from batches.services import batch_create, batch_delete, batch_set_suspended, historic_batch_delete
 from engine.query import invalid, page, paging
 from engine.rest.base import CamundaView
-from engine.rest.schema import ARRAY
+from engine.rest.schema import ARRAY, PAGING
 from engine.rest.views import json_body, parse_bool_field
 from engine.selectors import visible
 
@@ -94,8 +94,7 @@ class BatchItems(CamundaView):
     query_parameters = {
         "get": [
             {"name": "state", "in": "query", "required": False, "schema": {"type": "string", "enum": list(BatchItem.STATES)}},
-            {"name": "firstResult", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
-            {"name": "maxResults", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+            *PAGING,
         ]
     }
     response_schema = {"get": ("200", ARRAY)}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
 
-from engine.query import QuerySpec
+from engine.query import MAX_INT, QuerySpec
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?[+-]\d{4}$"
 ERROR = {
@@ -20,8 +20,8 @@ ARRAY = {"type": "array", "items": OBJECT}
 COUNT = {"type": "object", "properties": {"count": {"type": "integer", "minimum": 0}}, "required": ["count"]}
 TEXT = "text/plain"
 PAGING = [
-    {"name": "firstResult", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
-    {"name": "maxResults", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+    {"name": "firstResult", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INT}},
+    {"name": "maxResults", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INT}},
 ]
 ERROR_STATUSES = {"400": "Invalid request", "401": "Not authenticated", "403": "Not authorized", "404": "Not found"}
 
@@ -30,7 +30,7 @@ def _param_schema(kind: str, *, in_body: bool) -> dict:
     if kind == "bool":
         return {"type": "boolean"}
     if kind == "int":
-        return {"type": "integer", "minimum": 0}
+        return {"type": "integer", "minimum": 0, "maximum": MAX_INT}
     if kind == "date":
         return {"type": "string", "pattern": DATE_PATTERN}
     if kind == "list" and in_body:

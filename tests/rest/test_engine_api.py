@@ -188,6 +188,7 @@ def test_process_instance_query_filters_sorts_and_pages(api):
         ({"sortBy": "businessKey", "sortOrder": "up"}, "Cannot set query parameter 'sortOrder' to value 'up'"),
         ({"maxResults": "many"}, "Cannot set query parameter 'maxResults' to value 'many'"),
         ({"firstResult": "-1"}, "Cannot set query parameter 'firstResult' to value '-1'"),
+        ({"maxResults": "21936947857991447139763577577013248"}, "Cannot set query parameter 'maxResults' to value '21936947857991447139763577577013248'"),
     ],
 )
 def test_invalid_query_parameters_are_400s_with_camunda_messages(api, params, message):
