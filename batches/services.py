@@ -260,12 +260,12 @@ def _record(batch_id: str, result: ChunkResult, previous: dict) -> None:
     now = timezone.now()
     items = BatchItem.objects.filter(batch_id=batch_id)
     if result.changed:
-        items.filter(target_id__in=result.changed).update(state=BatchItem.SUCCEEDED, detail=None, updated_at=now)
+        items.filter(target_id__in_ids=set(result.changed)).update(state=BatchItem.SUCCEEDED, detail=None, updated_at=now)
     by_reason: dict[str, list[str]] = {}
     for target, reason in result.skipped.items():
         by_reason.setdefault(reason, []).append(target)
     for reason, targets in by_reason.items():
-        items.filter(target_id__in=targets).update(state=BatchItem.SKIPPED, detail=reason, updated_at=now)
+        items.filter(target_id__in_ids=set(targets)).update(state=BatchItem.SKIPPED, detail=reason, updated_at=now)
 
 
 # --- completion, suspension, deletion -------------------------------------------------------------

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import PYTHON, ROOT, PeakRss, Servers, prepare, table  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+from cockpit import sqlcount  # noqa: E402  (reads the counts the servers write)
 
 PAYLOADS = {
     "cancel": ("process-instance/delete", {"processInstanceQuery": {}, "deleteReason": "bench"}),
@@ -22,7 +27,10 @@ PAYLOADS = {
 
 def run_batch(env: dict, op: str, workers: int) -> dict:
     path, payload = PAYLOADS[op]
+    counts = tempfile.mkdtemp(prefix="cockpit-sql-")
+    env = {**env, "COCKPIT_SQL_COUNT_DIR": counts}
     with Servers(env, workers=workers) as servers, PeakRss(web=servers.web.pid, worker=servers.cluster.pid) as rss:
+        before = sqlcount.totals(counts).get("worker", 0)
         started = time.perf_counter()
         batch = servers.request("POST", f"/engine-rest/{path}", payload)
         created = time.perf_counter() - started
@@ -32,7 +40,11 @@ def run_batch(env: dict, op: str, workers: int) -> dict:
                 break
             time.sleep(0.05)
         total = time.perf_counter() - started
+        time.sleep(1)  # the last task writes its count after its transaction commits
+        statements = sqlcount.totals(counts).get("worker", 0) - before
+    shutil.rmtree(counts, ignore_errors=True)
     return {
+        "sql_per_item": statements / max(historic["totalItems"], 1),
         "items": historic["totalItems"],
         "failed": historic["itemsFailed"],
         "state": historic["finalState"],
@@ -67,14 +79,14 @@ def main() -> None:
             rows.append([
                 args.db, n, op, items, figures["jobs"], f"{figures['create_s']:.2f}", f"{figures['total_s']:.2f}",
                 f"{items / figures['total_s']:.0f}", f"{sql:.2f}", f"{figures['total_s'] / sql:.1f}x",
-                f"{figures['web_mb']:.0f}", f"{figures['worker_mb']:.0f}", figures["state"],
+                f"{figures['sql_per_item']:.4f}", f"{figures['web_mb']:.0f}", f"{figures['worker_mb']:.0f}", figures["state"],
             ])
             print(table(HEADERS, rows[-1:]) if len(rows) == 1 else table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
     print()
     print(table(HEADERS, rows))
 
 
-HEADERS = ["db", "instances", "op", "items", "jobs", "create s", "total s", "items/s", "SQL limit s", "ratio", "web MB", "worker MB", "state"]
+HEADERS = ["db", "instances", "op", "items", "jobs", "create s", "total s", "items/s", "SQL limit s", "ratio", "SQL/item", "web MB", "worker MB", "state"]
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """Shared pieces of the benchmarks: a fresh database, the servers as subprocesses, RSS sampling."""
 from __future__ import annotations
 
-import base64
+import http.cookiejar
 import json
 import os
 import signal
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def prepare(kind: str, instances: int) -> dict:
     env = base_env(kind)
     fresh_database(kind)
     manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "collectstatic", "--noinput", "-v0")  # the login page links hashed static files
     manage(env, "load_demo_data", "--instances", str(instances), "--password", PASSWORD)
     return env
 
@@ -77,23 +79,29 @@ class Servers:
         self.port = port
         self.web = self.cluster = None
 
+    @staticmethod
+    def _log(name: str):
+        """Server output goes to /tmp/cockpit-bench-<name>.log (read it when a run fails)."""
+        return open(f"/tmp/cockpit-bench-{name}.log", "w")  # noqa: SIM115  (closed with the process)
+
     def __enter__(self) -> Servers:
         self.web = subprocess.Popen(
             [PYTHON, "-m", "gunicorn", "cockpit.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "2"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            cwd=ROOT, env=self.env, stdout=self._log("web"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.cluster = subprocess.Popen(
             [PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=self._log("cluster"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                self.get("/engine-rest/batch/count")
+                self.login()
                 return self
             except OSError:
                 time.sleep(0.3)
-        raise RuntimeError("the web server did not start")
+        self.__exit__(None, None, None)
+        raise RuntimeError("the web server did not start; see /tmp/cockpit-bench-web.log")
 
     def __exit__(self, *exc) -> None:
         for process in (self.cluster, self.web):
@@ -110,14 +118,31 @@ class Servers:
                 except ProcessLookupError:
                     pass
 
+    def login(self) -> None:
+        """Log in once through the login form, like the Cockpit UI: later requests carry the session.
+
+        HTTP Basic would hash the password (PBKDF2) on every request; the bench polls the batch
+        every 50 ms, and that hashing would take a core from the workers being measured.
+        """
+        jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        url = f"http://127.0.0.1:{self.port}/accounts/login/"
+        self.opener.open(url, timeout=30).read()
+        form = urllib.parse.urlencode({"username": "admin", "password": PASSWORD, "csrfmiddlewaretoken": self._csrf(jar)})
+        self.opener.open(urllib.request.Request(url, data=form.encode(), headers={"Referer": url}), timeout=30).read()
+        if not any(cookie.name == "sessionid" for cookie in jar):
+            raise RuntimeError("bench login failed")
+        self.jar = jar
+
+    @staticmethod
+    def _csrf(jar) -> str:
+        return next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+
     def request(self, method: str, path: str, body: dict | None = None):
-        token = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-            headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=120) as response:
+        headers = {"Content-Type": "application/json", "X-CSRFToken": self._csrf(self.jar), "Referer": f"http://127.0.0.1:{self.port}/"}
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method, headers=headers)
+        with self.opener.open(request, timeout=120) as response:
             return json.loads(response.read() or b"null")
 
     def get(self, path: str):

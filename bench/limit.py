@@ -11,7 +11,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection, transaction  # noqa: E402
-from django.db.models import Value  # noqa: E402
+from django.db.models import DateTimeField, F, Value  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from engine.models import (  # noqa: E402
@@ -22,18 +22,27 @@ from engine.models import (  # noqa: E402
     Job,
     ProcessInstance,
 )
+from engine.services.jobs import jobs_log_deletions  # noqa: E402
+from engine.services.runtime import close_open_activities  # noqa: E402
+from engine.sql import MillisBetween  # noqa: E402
 
 
 def cancel() -> int:
+    """What a cancellation batch changes, for every running instance at once: the same statements
+    shapes as engine.services.lifecycle.instances_delete (history closed with durations, a deletion
+    log row per job, runtime rows removed), minus the batch's own per-item bookkeeping."""
     now = timezone.now()
+    when = Value(now, output_field=DateTimeField())
     running = ProcessInstance.objects.values("id")
     count = ProcessInstance.objects.count()
-    HistoricActivityInstance.objects.filter(end_time__isnull=True, process_instance_id__in=running).update(end_time=now, canceled=True)
+    close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in=running), now, canceled=True)
+    jobs_log_deletions(Job.objects.filter(process_instance__isnull=False))
+    for model in (Incident, Job, ActivityInstance):
+        model.objects.filter(process_instance__isnull=False)._raw_delete(connection.alias)
     HistoricProcessInstance.objects.filter(id__in=running).update(
-        state="EXTERNALLY_TERMINATED", end_time=Value(now), delete_reason="bench"
+        state="EXTERNALLY_TERMINATED", end_time=when, duration_in_millis=MillisBetween(F("start_time"), when), delete_reason="bench"
     )
-    for model in (Incident, Job, ActivityInstance, ProcessInstance):
-        model.objects.all()._raw_delete(connection.alias)
+    ProcessInstance.objects.all()._raw_delete(connection.alias)
     return count
 
 

@@ -13,6 +13,7 @@ class EngineConfig(AppConfig):
 
         from django.conf import settings
 
+        from engine import sql  # noqa: F401  (registers the in_ids lookup)
         from engine.services import runtime  # noqa: F401  (registers the built-in job handlers)
 
         for module in settings.ENGINE["JOB_HANDLER_MODULES"]:

@@ -1,5 +1,8 @@
 """Small database functions the ORM lacks, written for SQLite and PostgreSQL."""
-from django.db.models import BigIntegerField, Func
+import json
+from collections.abc import Iterable
+
+from django.db.models import BigIntegerField, Field, ForeignObject, Func, Lookup
 
 
 class MillisBetween(Func):
@@ -25,3 +28,35 @@ class MillisBetween(Func):
 
     def as_sql(self, compiler, connection, **extra):  # other databases: not supported here
         raise NotImplementedError(f"MillisBetween is not implemented for {connection.vendor}")
+
+
+@Field.register_lookup
+class InIds(Lookup):
+    """`field__in_ids={...}`: membership in a set of ids sent as ONE parameter.
+
+    A plain `__in` with a chunk of 5,000 ids prepares each value in Python and sends 5,000
+    placeholders; on a 100k cancellation that was a third of the worker's time (bench/). Here the
+    ids travel sorted, as one JSON text (SQLite: `json_each`) or one array (PostgreSQL: `= ANY`),
+    and the database probes the column's index once per id, in index order. Pass a set (or any
+    iterable that is not a list or tuple): Django walks lists and tuples value by value.
+    """
+
+    lookup_name = "in_ids"
+    prepare_rhs = False
+    can_use_none_as_rhs = False
+
+    def get_prep_lookup(self):
+        if isinstance(self.rhs, (str, bytes)) or not isinstance(self.rhs, Iterable):
+            raise TypeError("in_ids expects a collection of ids")
+        return sorted({str(value) for value in self.rhs})
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s::text[])", [*lhs_params, self.rhs]
+        if connection.vendor == "sqlite":
+            return f"{lhs} IN (SELECT value FROM json_each(%s))", [*lhs_params, json.dumps(self.rhs)]
+        raise NotImplementedError(f"in_ids is not implemented for {connection.vendor}")
+
+
+ForeignObject.register_lookup(InIds)  # foreign keys keep their own lookup table

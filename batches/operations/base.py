@@ -116,7 +116,7 @@ class BatchOperation:
         hidden: set[str] = set()
         if allowed is not None:
             hidden = set(
-                self.target_model.objects.filter(pk__in=ids)
+                self.target_model.objects.filter(pk__in_ids=set(ids))
                 .exclude(Q(tenant_id__isnull=True) | Q(tenant_id__in=allowed))
                 .values_list("pk", flat=True)
             )

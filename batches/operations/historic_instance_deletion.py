@@ -41,7 +41,7 @@ class HistoricInstanceDeletion(BatchOperation):
         found: set[str] = set()
         for start in range(0, len(ids), 10_000):
             chunk = ids[start : start + 10_000]
-            found |= set(visible(HistoricProcessInstance, user).filter(id__in=chunk).values_list("id", flat=True))
+            found |= set(visible(HistoricProcessInstance, user).filter(id__in_ids=set(chunk)).values_list("id", flat=True))
         missing = [i for i in ids if i not in found]
         if missing:
             shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")

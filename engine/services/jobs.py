@@ -272,35 +272,35 @@ def incident_create_for_job(job: Job) -> Incident:
 def jobs_set_retries(*, job_ids: list[str], retries: int, due_date: datetime | None = None) -> set[str]:
     """Set retries (and optionally the due date) of the given jobs; resolve failedJob incidents."""
     with transaction.atomic():
-        found = set(Job.objects.filter(id__in=job_ids).values_list("id", flat=True))
+        found = set(Job.objects.filter(id__in_ids=set(job_ids)).values_list("id", flat=True))
         changes: dict = {"retries": retries}
         if due_date is not None:
             changes["due_date"] = due_date
-        Job.objects.filter(id__in=found).update(**changes)
+        Job.objects.filter(id__in_ids=found).update(**changes)
         if retries > 0:
-            Incident.objects.filter(configuration__in=found, incident_type=Incident.FAILED_JOB).delete()
+            Incident.objects.filter(configuration__in_ids=found, incident_type=Incident.FAILED_JOB).delete()
             now = timezone.now()
-            due = list(Job.objects.filter(id__in=found, suspended=False).filter(due_q(now)).values_list("id", flat=True))
+            due = list(Job.objects.filter(id__in_ids=found, suspended=False).filter(due_q(now)).values_list("id", flat=True))
             jobs_enqueue_on_commit(due)
     return found
 
 
 def jobs_delete(*, job_ids: Iterable[str]) -> int:
     with transaction.atomic():
-        ids = list(Job.objects.filter(id__in=list(job_ids)).values_list("id", flat=True))
-        jobs_log_deletions(Job.objects.filter(id__in=ids))
-        Incident.objects.filter(configuration__in=ids, incident_type=Incident.FAILED_JOB).delete()
-        Job.objects.filter(id__in=ids).delete()
+        ids = set(Job.objects.filter(id__in_ids=set(job_ids)).values_list("id", flat=True))
+        jobs_log_deletions(Job.objects.filter(id__in_ids=ids))
+        Incident.objects.filter(configuration__in_ids=ids, incident_type=Incident.FAILED_JOB).delete()
+        Job.objects.filter(id__in_ids=ids).delete()
     return len(ids)
 
 
 def jobs_set_suspended(queryset, *, suspended: bool) -> None:
     """Suspend or activate the jobs of a queryset; activated due jobs are woken up on commit."""
-    ids = list(queryset.filter(suspended=not suspended).values_list("id", flat=True))
-    Job.objects.filter(id__in=ids).update(suspended=suspended)
+    ids = set(queryset.filter(suspended=not suspended).values_list("id", flat=True))
+    Job.objects.filter(id__in_ids=ids).update(suspended=suspended)
     if not suspended:
         now = timezone.now()
-        jobs_enqueue_on_commit(list(executable_jobs(now).filter(id__in=ids).values_list("id", flat=True)))
+        jobs_enqueue_on_commit(list(executable_jobs(now).filter(id__in_ids=ids).values_list("id", flat=True)))
 
 
 # --- the sweep: lost wake-ups and expired locks ----------------------------------------------

@@ -40,12 +40,12 @@ def instances_set_suspended(*, instance_ids: list[str], suspended: bool) -> Chun
     """Suspend or activate running instances together with their jobs and history state."""
     result = ChunkResult()
     with transaction.atomic():
-        existing = set(ProcessInstance.objects.filter(id__in=instance_ids).values_list("id", flat=True))
+        existing = set(ProcessInstance.objects.filter(id__in_ids=set(instance_ids)).values_list("id", flat=True))
         result.skipped = {i: NOT_RUNNING for i in instance_ids if i not in existing}
         result.changed = [i for i in instance_ids if i in existing]
-        ProcessInstance.objects.filter(id__in=existing).update(suspended=suspended)
-        jobs_set_suspended(Job.objects.filter(process_instance_id__in=existing), suspended=suspended)
-        HistoricProcessInstance.objects.filter(id__in=existing).update(
+        ProcessInstance.objects.filter(id__in_ids=existing).update(suspended=suspended)
+        jobs_set_suspended(Job.objects.filter(process_instance_id__in_ids=existing), suspended=suspended)
+        HistoricProcessInstance.objects.filter(id__in_ids=existing).update(
             state=HistoricProcessInstance.SUSPENDED if suspended else HistoricProcessInstance.ACTIVE
         )
     return result
@@ -56,24 +56,24 @@ def instances_delete(*, instance_ids: list[str], delete_reason: str | None) -> C
     result = ChunkResult()
     now = timezone.now()
     with transaction.atomic():
-        existing = set(ProcessInstance.objects.filter(id__in=instance_ids).values_list("id", flat=True))
+        existing = set(ProcessInstance.objects.filter(id__in_ids=set(instance_ids)).values_list("id", flat=True))
         result.skipped = {i: NOT_RUNNING for i in instance_ids if i not in existing}
         result.changed = [i for i in instance_ids if i in existing]
         if not existing:
             return result
-        ids = list(existing)
-        close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in=ids), now, canceled=True)
-        jobs_log_deletions(Job.objects.filter(process_instance_id__in=ids))
+        ids = existing
+        close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in_ids=ids), now, canceled=True)
+        jobs_log_deletions(Job.objects.filter(process_instance_id__in_ids=ids))
         # Children first, then the instances: plain DELETEs, no cascade collection in Python.
         for rows in (
-            Incident.objects.filter(process_instance_id__in=ids),
-            Job.objects.filter(process_instance_id__in=ids),
-            ActivityInstance.objects.filter(process_instance_id__in=ids),
-            ProcessInstance.objects.filter(id__in=ids),
+            Incident.objects.filter(process_instance_id__in_ids=ids),
+            Job.objects.filter(process_instance_id__in_ids=ids),
+            ActivityInstance.objects.filter(process_instance_id__in_ids=ids),
+            ProcessInstance.objects.filter(id__in_ids=ids),
         ):
             rows._raw_delete(rows.db)
         when = Value(now, output_field=DateTimeField())
-        HistoricProcessInstance.objects.filter(id__in=ids).update(
+        HistoricProcessInstance.objects.filter(id__in_ids=ids).update(
             state=HistoricProcessInstance.EXTERNALLY_TERMINATED,
             end_time=when,
             duration_in_millis=MillisBetween(F("start_time"), when),
@@ -86,7 +86,7 @@ def historic_instances_delete(*, instance_ids: list[str]) -> ChunkResult:
     """Delete finished historic instances with their activity history and job log."""
     result = ChunkResult()
     with transaction.atomic():
-        ends = dict(HistoricProcessInstance.objects.filter(id__in=instance_ids).values_list("id", "end_time"))
+        ends = dict(HistoricProcessInstance.objects.filter(id__in_ids=set(instance_ids)).values_list("id", "end_time"))
         for i in instance_ids:
             if i not in ends:
                 result.skipped[i] = NOT_FOUND
@@ -94,8 +94,12 @@ def historic_instances_delete(*, instance_ids: list[str]) -> ChunkResult:
                 result.skipped[i] = STILL_RUNNING
             else:
                 result.changed.append(i)
-        ids = result.changed
-        HistoricActivityInstance.objects.filter(process_instance_id__in=ids).delete()
-        HistoricJobLog.objects.filter(process_instance_id__in=ids).delete()
-        HistoricProcessInstance.objects.filter(id__in=ids).delete()
+        ids = set(result.changed)
+        # Nothing references history rows: plain DELETEs, no cascade collection in Python.
+        for rows in (
+            HistoricActivityInstance.objects.filter(process_instance_id__in_ids=ids),
+            HistoricJobLog.objects.filter(process_instance_id__in_ids=ids),
+            HistoricProcessInstance.objects.filter(id__in_ids=ids),
+        ):
+            rows._raw_delete(rows.db)
     return result
