@@ -86,7 +86,10 @@ def main() -> None:
     print(table(HEADERS, rows))
 
 
-HEADERS = ["db", "instances", "op", "items", "jobs", "create s", "total s", "items/s", "SQL limit s", "ratio", "SQL/item", "web MB", "worker MB", "state"]
+HEADERS = [
+    "db", "instances", "op", "items", "jobs", "create s", "total s", "items/s",
+    "SQL limit s", "ratio", "SQL/item", "web MB", "worker MB", "state",
+]
 
 if __name__ == "__main__":
     main()
