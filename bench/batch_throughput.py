@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--ops", default="cancel,suspend,retries")
     parser.add_argument("--workers", type=int, default=2, help="q2 workers in the cluster (default 2)")
     args = parser.parse_args()
-    rows = []
+    rows, runs = [], []
     for n in [int(x) for x in args.instances.split(",")]:
         for op in args.ops.split(","):
             env = prepare(args.db, n)
@@ -76,6 +76,7 @@ def main() -> None:
             env = prepare(args.db, n)  # the same data again, for the limit
             sql = limit(env, op)
             items = figures["items"]
+            runs.append((op, n, figures))
             rows.append([
                 args.db, n, op, items, figures["jobs"], f"{figures['create_s']:.2f}", f"{figures['total_s']:.2f}",
                 f"{items / figures['total_s']:.0f}", f"{sql:.2f}", f"{figures['total_s'] / sql:.1f}x",
@@ -84,6 +85,26 @@ def main() -> None:
             print(table(HEADERS, rows[-1:]) if len(rows) == 1 else table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
     print()
     print(table(HEADERS, rows))
+    growth = scaling(runs)
+    if growth:
+        print()
+        print(table(["op", "instances", "items x", "time x", "s per 10k items", "worker MB", "web MB"], growth))
+
+
+def scaling(runs: list[tuple[str, int, dict]]) -> list[list]:
+    """How time and memory grow from the smallest run of each operation to each larger one."""
+    lines = []
+    for op in dict.fromkeys(op for op, _, _ in runs):
+        mine = sorted(((n, f) for o, n, f in runs if o == op), key=lambda run: run[0])
+        if len(mine) < 2:
+            continue
+        first = mine[0][1]
+        for n, f in mine:
+            lines.append([
+                op, n, f"{f['items'] / first['items']:.0f}", f"{f['total_s'] / first['total_s']:.1f}",
+                f"{f['total_s'] / f['items'] * 10_000:.2f}", f"{f['worker_mb']:.0f}", f"{f['web_mb']:.0f}",
+            ])
+    return lines
 
 
 HEADERS = [
