@@ -1,4 +1,5 @@
 """Shared helpers for engine rows: Camunda-style string ids."""
+import os
 import secrets
 import threading
 import time
@@ -9,6 +10,14 @@ ID_LENGTH = 64
 _SEQ_BITS = 74  # UUIDv7's rand_a (12 bits) and rand_b (62 bits), used as one counter
 _lock = threading.Lock()
 _last = {"ms": 0, "seq": 0}
+
+
+def _forget_after_fork() -> None:
+    # A forked worker must not continue its parent's counter: both would make the same next id.
+    _last["ms"], _last["seq"] = 0, 0
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def new_id() -> str:

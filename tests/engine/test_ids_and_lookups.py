@@ -57,3 +57,22 @@ def test_in_ids_sends_one_parameter_however_many_ids():
 def test_in_ids_refuses_a_single_string():
     with pytest.raises(TypeError, match="collection of ids"):
         list(ProcessInstance.objects.filter(id__in_ids="abc"))
+
+
+def test_a_forked_process_does_not_continue_its_parents_counter(monkeypatch):
+    import os
+
+    from engine.models import base
+
+    monkeypatch.setattr(base.time, "time_ns", lambda: 1_700_000_000_000_000_000)  # one millisecond for both
+    new_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send its next id and leave without running any cleanup
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    assert len(child) == 36 and child != new_id()
