@@ -269,3 +269,46 @@ def test_live_item_counters_always_equal_the_items(create, batch_sizes):
     run_jobs()
     historic = HistoricBatch.objects.get(id=batch.id)
     assert (historic.items_succeeded, historic.items_skipped, historic.items_failed, historic.items_pending) == (7, 1, 0, 0)
+
+
+def test_execution_start_time_is_when_the_first_execution_job_started(create, batch_sizes):
+    batch_sizes(per_seed=10, invocations=2)
+    definition = deploy()
+    batch = create("process-instance/delete", {"processInstanceIds": [start(definition).id for _ in range(4)]})
+    run_seed(batch)
+    assert Batch.objects.get(id=batch.id).execution_start_time is None
+    before = timezone.now()
+    first = Job.objects.filter(job_definition_id=batch.batch_job_definition_id).order_by("id").first()
+    assert job_execute(first.id, owner="test") == "succeeded"
+    started = Batch.objects.get(id=batch.id).execution_start_time
+    assert started is not None and before <= started <= timezone.now()
+    assert HistoricBatch.objects.get(id=batch.id).execution_start_time == started
+    run_jobs()
+    assert HistoricBatch.objects.get(id=batch.id).execution_start_time == started  # later jobs keep the first time
+
+
+def test_a_chunk_does_its_work_unlocked_and_locks_batch_before_historic_batch(create, batch_sizes):
+    """The lock order every batch path follows (job row, Batch, HistoricBatch): two workers on
+    PostgreSQL deadlocked in most multi-chunk batches when chunks wrote the counters first."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks (FOR UPDATE) exist on PostgreSQL only")
+    batch_sizes(per_seed=10, invocations=3)
+    definition = deploy()
+    batch = create("process-instance/delete", {"processInstanceIds": [start(definition).id for _ in range(6)]})
+    run_seed(batch)
+    sent: list[str] = []
+
+    def capture(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    job = Job.objects.filter(job_definition_id=batch.batch_job_definition_id).order_by("id").first()
+    with connection.execute_wrapper(capture):
+        assert job_execute(job.id, owner="test") == "succeeded"
+    locks_batch = [n for n, sql in enumerate(sent) if 'FROM "batches_batch"' in sql and "FOR UPDATE" in sql]
+    writes_history = [n for n, sql in enumerate(sent) if sql.startswith('UPDATE "batches_historicbatch"')]
+    first_work = next(n for n, sql in enumerate(sent) if '"engine_processinstance"' in sql)
+    assert locks_batch and writes_history and locks_batch[0] < writes_history[0]
+    assert first_work < locks_batch[0]  # the chunk itself runs without holding the batch row
