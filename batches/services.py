@@ -6,7 +6,7 @@ import traceback
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -224,7 +224,9 @@ def _mark_execution_started(batch_id: str, started) -> None:
 def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, targets: list[str], previous: dict):
     """The whole chunk set-based; if that raises, halve it (savepoints) until the failing items are isolated.
 
-    A chunk with k failing items of n costs about k·log2(n) extra attempts instead of n.
+    A chunk with k failing items of n costs about k·log2(n) extra attempts instead of n. A database
+    error (deadlock, lost connection, "database is locked") is not an item's fault: it fails the
+    whole job, which is retried like any failed job, instead of marking items FAILED.
     """
     if not targets:
         return []
@@ -233,6 +235,8 @@ def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, ta
             result = operation.run_chunk(targets, configuration)
             _record(batch_id, result, previous)
         return []
+    except (OperationalError, InterfaceError):
+        raise  # the database, not an item (deadlock, lost connection, locked): the job fails and is retried whole
     except Exception as exc:  # recorded on the item below, and on the job through Failed
         if len(targets) == 1:
             BatchItem.objects.filter(batch_id=batch_id, target_id=targets[0]).update(
@@ -333,8 +337,37 @@ def _remove_runtime(batch: Batch) -> None:
     Batch.objects.filter(id=batch.id).delete()
 
 
+def _lock_jobs(batch: Batch) -> None:
+    """Wait for the batch's running jobs (their rows are locked while they run), before the batch row.
+
+    That is the order a running chunk takes its locks in: its job row, then the batch row. An
+    operator action that took the batch row first and then waited for a chunk's job row deadlocked
+    with that chunk on PostgreSQL (tests/batches/test_locking.py).
+    """
+    list(Job.objects.select_for_update().filter(job_definition_id__in=job_definition_ids(batch)).values_list("id", flat=True))
+
+
+def _deadlock_retried(action) -> None:
+    """Run an operator action; if PostgreSQL still picks it as a deadlock victim, run it again.
+
+    The remaining case: a seed job commits new jobs while the action waits, and a worker starts one
+    of them. The second attempt sees and waits for that job too.
+    """
+    for attempt in range(3):
+        try:
+            return action()
+        except OperationalError as exc:
+            if connection.in_atomic_block or attempt == 2 or getattr(exc.__cause__, "sqlstate", None) != "40P01":
+                raise
+
+
 def batch_set_suspended(*, batch: Batch, suspended: bool, user_id: str | None) -> None:
+    _deadlock_retried(lambda: _set_suspended(batch, suspended, user_id))
+
+
+def _set_suspended(batch: Batch, suspended: bool, user_id: str | None) -> None:
     with transaction.atomic():
+        _lock_jobs(batch)
         Batch.objects.filter(id=batch.id).update(suspended=suspended)
         definitions = job_definition_ids(batch)
         JobDefinition.objects.filter(id__in=definitions).update(suspended=suspended)
@@ -351,7 +384,12 @@ def batch_set_suspended(*, batch: Batch, suspended: bool, user_id: str | None) -
 
 def batch_delete(*, batch: Batch, cascade: bool, user_id: str | None) -> None:
     """Stop a batch. Work already done stays; cascade also removes its history, job log and items."""
+    _deadlock_retried(lambda: _delete(batch, cascade, user_id))
+
+
+def _delete(batch: Batch, cascade: bool, user_id: str | None) -> None:
     with transaction.atomic():
+        _lock_jobs(batch)
         locked = Batch.objects.select_for_update().filter(id=batch.id).first()
         if locked is None:
             return
