@@ -61,19 +61,18 @@ def instances_delete(*, instance_ids: list[str], delete_reason: str | None) -> C
         result.changed = [i for i in instance_ids if i in existing]
         if not existing:
             return result
-        ids = existing
-        close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in_ids=ids), now, canceled=True)
-        jobs_log_deletions(Job.objects.filter(process_instance_id__in_ids=ids))
+        close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in_ids=existing), now, canceled=True)
+        jobs_log_deletions(Job.objects.filter(process_instance_id__in_ids=existing))
         # Children first, then the instances: plain DELETEs, no cascade collection in Python.
         for rows in (
-            Incident.objects.filter(process_instance_id__in_ids=ids),
-            Job.objects.filter(process_instance_id__in_ids=ids),
-            ActivityInstance.objects.filter(process_instance_id__in_ids=ids),
-            ProcessInstance.objects.filter(id__in_ids=ids),
+            Incident.objects.filter(process_instance_id__in_ids=existing),
+            Job.objects.filter(process_instance_id__in_ids=existing),
+            ActivityInstance.objects.filter(process_instance_id__in_ids=existing),
+            ProcessInstance.objects.filter(id__in_ids=existing),
         ):
             rows._raw_delete(rows.db)
         when = Value(now, output_field=DateTimeField())
-        HistoricProcessInstance.objects.filter(id__in_ids=ids).update(
+        HistoricProcessInstance.objects.filter(id__in_ids=existing).update(
             state=HistoricProcessInstance.EXTERNALLY_TERMINATED,
             end_time=when,
             duration_in_millis=MillisBetween(F("start_time"), when),
