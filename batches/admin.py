@@ -5,8 +5,8 @@ from django.db.models import QuerySet
 from batches.models import Batch, BatchItem, HistoricBatch
 from batches.services import batch_set_suspended
 from engine.admin import ReadOnlyAdmin
-from engine.models import Job
-from engine.services.jobs import jobs_set_retries
+from engine.models import JobDefinition
+from engine.services.job_actions import job_definition_set_retries
 
 
 @admin.register(Batch)
@@ -39,12 +39,16 @@ class BatchAdmin(ReadOnlyAdmin):
         verb = "Suspended" if suspended else "Activated"
         self.message_user(request, f"{verb} {changed} batch(es).", messages.SUCCESS)
 
-    @admin.action(description="Retry the failed jobs of selected batches", permissions=["change"])
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("engine.change_job")  # as PUT /job-definition/{id}/retries
+
+    @admin.action(description="Retry the failed jobs of selected batches", permissions=["retry"])
     def retry_failed_jobs(self, request, queryset: QuerySet) -> None:
-        definitions = list(queryset.values_list("batch_job_definition_id", flat=True))
-        failed = list(Job.objects.filter(job_definition_id__in=definitions, retries=0).values_list("id", flat=True))
-        jobs_set_retries(job_ids=failed, retries=1)
-        self.message_user(request, f"Gave {len(failed)} failed job(s) one more retry.", messages.SUCCESS)
+        # The same service as PUT /job-definition/{batchJobDefinitionId}/retries and the Cockpit.
+        definitions = JobDefinition.objects.filter(id__in=queryset.values("batch_job_definition_id"))
+        user_id = request.user.get_username()
+        count = sum(job_definition_set_retries(definition=d, retries=1, user_id=user_id) for d in definitions)
+        self.message_user(request, f"Gave {count} failed job(s) one more retry.", messages.SUCCESS)
 
 
 @admin.register(HistoricBatch)

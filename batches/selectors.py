@@ -1,7 +1,7 @@
 """Batch reads: query specs for batches, statistics and history, with Camunda's statistics arithmetic."""
 from __future__ import annotations
 
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from batches.models import BatchItem, HistoricBatch
@@ -10,13 +10,13 @@ from engine.query import Param, QuerySpec
 from engine.selectors import TENANT_PARAMS
 
 
-def _suspended(qs: QuerySet, value: bool) -> QuerySet:
+def _suspended(value: bool) -> Q:
     # Seed 002: true → only suspended batches, false → only active ones.
-    return qs.filter(suspended=value)
+    return Q(suspended=value)
 
 
-def _completed(qs: QuerySet, value: bool) -> QuerySet:
-    return qs.filter(end_time__isnull=not value)
+def _completed(value: bool) -> Q:
+    return Q(end_time__isnull=not value)
 
 
 BATCH_PARAMS = {
@@ -38,8 +38,8 @@ BATCH_STATISTICS = QuerySpec(
         "createdBy": Param("str", "create_user_id"),
         "startedBefore": Param("date", "start_time__lte"),
         "startedAfter": Param("date", "start_time__gte"),
-        "withFailures": Param("bool", lambda qs, v: qs.filter(failed_jobs__gt=0) if v else qs),
-        "withoutFailures": Param("bool", lambda qs, v: qs.filter(failed_jobs=0) if v else qs),
+        "withFailures": Param("bool", lambda v: Q(failed_jobs__gt=0) if v else Q()),
+        "withoutFailures": Param("bool", lambda v: Q(failed_jobs=0) if v else Q()),
     },
     sort_fields={"batchId": "id", "tenantId": "tenant_id", "startTime": "start_time"},
     default_order=("id",),

@@ -17,6 +17,7 @@ from batches.selection import items_insert
 from engine.errors import BadUserRequest
 from engine.models import HistoricJobLog, Incident, Job, JobDefinition, new_id
 from engine.services.jobs import Failed, Reschedule, job_create, jobs_create_bulk, jobs_set_suspended, register_job_handler
+from engine.services.incidents import incidents_remove
 from engine.services.lifecycle import ChunkResult
 from engine.services.oplog import operation_log_write
 from engine.tenancy import visible_tenant_ids
@@ -332,7 +333,7 @@ def _end(batch: Batch, *, canceled: bool) -> None:
 
 def _remove_runtime(batch: Batch) -> None:
     definitions = job_definition_ids(batch)
-    Incident.objects.filter(job_definition_id__in=definitions).delete()
+    incidents_remove(Incident.objects.filter(job_definition_id__in=definitions), resolved=False)
     JobDefinition.objects.filter(id__in=definitions).delete()  # its jobs go with it
     Batch.objects.filter(id=batch.id).delete()
 

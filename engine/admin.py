@@ -103,3 +103,27 @@ class UserOperationLogEntryAdmin(ReadOnlyAdmin):
     list_display = ["timestamp", "user_id", "operation_type", "entity_type", "property", "org_value", "new_value"]
     list_filter = ["operation_type", "entity_type", "category"]
     search_fields = ["user_id", "operation_id", "process_instance_id", "batch_id"]
+
+
+@admin.register(m.VariableInstance)
+class VariableInstanceAdmin(ReadOnlyAdmin):
+    list_display = ["name", "type", "text_value", "long_value", "double_value", "process_instance_id"]
+    list_filter = ["type"]
+    search_fields = ["=name", "=process_instance__id"]
+    show_full_result_count = False
+
+
+@admin.register(m.HistoricVariableInstance)
+class HistoricVariableInstanceAdmin(ReadOnlyAdmin):
+    list_display = ["name", "type", "text_value", "long_value", "double_value", "process_instance_id", "state"]
+    list_filter = ["type", "state"]
+    search_fields = ["=name", "=process_instance_id"]
+    show_full_result_count = False
+
+
+@admin.register(m.HistoricIncident)
+class HistoricIncidentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "incident_type", "state", "activity_id", "process_instance_id", "create_time", "end_time"]
+    list_filter = ["incident_type", "state", "tenant_id"]
+    search_fields = ["=id", "=process_instance_id", "incident_message"]
+    show_full_result_count = False

@@ -14,21 +14,27 @@ from django.utils import timezone
 from engine.models import (
     ActivityInstance,
     HistoricActivityInstance,
+    HistoricIncident,
     HistoricJobLog,
     HistoricProcessInstance,
+    HistoricVariableInstance,
     Incident,
     Job,
     JobDefinition,
     ProcessDefinition,
     ProcessInstance,
     Tenant,
+    VariableInstance,
     new_id,
 )
 from engine.services.deployment import deployment_create
 from engine.services.runtime import ASYNC_CONTINUATION
+from engine.services.incidents import historic_incident_for
+from engine.services.variables import variable_rows
 
 BPMN_DIR = Path(__file__).parent / "bpmn"
 CHUNK = 2000
+CUSTOMERS = ["ACME Corp", "Globex", "Initech", "Umbrella Ltd", "Stark Industries", "Wayne Enterprises", "Hooli"]
 TENANTS = {"tenant-a": "Tenant A (Retail)", "tenant-b": "Tenant B (Insurance)"}
 
 # (definition slot, business key prefix, waiting activity, service task that may fail)
@@ -82,6 +88,8 @@ class Rows:
     jobs: list = field(default_factory=list)
     incidents: list = field(default_factory=list)
     job_logs: list = field(default_factory=list)
+    variables: list = field(default_factory=list)
+    historic_variables: list = field(default_factory=list)
 
     def save(self) -> None:
         for model, rows in [
@@ -91,7 +99,10 @@ class Rows:
             (ActivityInstance, self.tokens),
             (Job, self.jobs),
             (Incident, self.incidents),
+            (HistoricIncident, [historic_incident_for(i) for i in self.incidents]),
             (HistoricJobLog, self.job_logs),
+            (VariableInstance, self.variables),
+            (HistoricVariableInstance, self.historic_variables),
         ]:
             model.objects.bulk_create(rows, batch_size=CHUNK)
 
@@ -143,6 +154,7 @@ def _instance_rows(rows: Rows, n, state, plan, slots, job_definitions, started, 
     finished = state in ("completed", "terminated")
     graph = definition.graph
     variables = {"amount": {"value": (n * 37) % 20000, "type": "Integer"}, "approved": {"value": True, "type": "Boolean"}}
+    variables["customer"] = {"value": CUSTOMERS[n % len(CUSTOMERS)], "type": "String"}
     if state == "failed":
         variables[fail_variable] = {"value": True, "type": "Boolean"}
     rows.history.append(
@@ -167,21 +179,22 @@ def _instance_rows(rows: Rows, n, state, plan, slots, job_definitions, started, 
         )
     )
     rows.activities.append(_history_row(definition, pid, graph["start"], started, started, tenant))
+    instance = ProcessInstance(
+        id=pid,
+        process_definition=definition,
+        business_key=f"{prefix}-{n:07d}",
+        tenant_id=tenant,
+        suspended=state == "suspended",
+        start_time=started,
+    )
+    runtime_variables, historic_variables = variable_rows(instance, variables, started)
+    rows.historic_variables.extend(historic_variables)
     if finished:
         end_id = next(a for a, node in graph["activities"].items() if node["type"] == "endEvent")
         rows.activities.append(_history_row(definition, pid, end_id, now, now, tenant))
         return
-    rows.instances.append(
-        ProcessInstance(
-            id=pid,
-            process_definition=definition,
-            business_key=f"{prefix}-{n:07d}",
-            tenant_id=tenant,
-            suspended=state == "suspended",
-            start_time=started,
-            variables=variables,
-        )
-    )
+    rows.instances.append(instance)
+    rows.variables.extend(runtime_variables)
     activity = service_activity if state in ("failed", "scheduled") else wait_activity
     token_id = new_id()
     node = graph["activities"][activity]

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, OrderBy, QuerySet
+from django.db.models import F, OrderBy, Q, QuerySet
 
 from engine.errors import BadUserRequest
 
@@ -40,6 +40,12 @@ def invalid(name: str, raw: object) -> BadUserRequest:
     return BadUserRequest(f"Cannot set query parameter '{name}' to value '{raw}'")
 
 
+def java_boolean(raw: str | None) -> bool:
+    """A plain boolean query parameter as Camunda's JAX-RS binds it (Boolean.valueOf): "true" in any
+    case is true; anything else, or nothing, is false (e.g. DELETE /batch/{id}?cascade=)."""
+    return raw is not None and raw.strip().lower() == "true"
+
+
 def _to_str(name: str, raw: object) -> str:
     if not isinstance(raw, str):
         raise invalid(name, raw)
@@ -47,10 +53,11 @@ def _to_str(name: str, raw: object) -> str:
 
 
 def _to_bool(name: str, raw: object) -> bool:
+    # Camunda reads a query's booleans as JSON (BooleanConverter): exactly true or false.
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.lower() in {"true", "false"}:
-        return raw.lower() == "true"
+    if raw in ("true", "false"):
+        return raw == "true"
     raise invalid(name, raw)
 
 
@@ -83,8 +90,21 @@ def _to_list(name: str, raw: object, from_body: bool) -> list[str]:
     return items
 
 
+def _to_long(name: str, raw: object) -> int:
+    if isinstance(raw, bool):
+        raise invalid(name, raw)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise invalid(name, raw) from None
+    if not -(2**63) <= value < 2**63:  # a Java Long
+        raise invalid(name, raw)
+    return value
+
+
 CONVERTERS: dict[str, Callable[[str, object, bool], object]] = {
     "str": lambda n, r, b: _to_str(n, r),
+    "long": lambda n, r, b: _to_long(n, r),
     "list": _to_list,
     "bool": lambda n, r, b: _to_bool(n, r),
     "int": lambda n, r, b: _to_int(n, r),
@@ -99,11 +119,55 @@ def _date(name: str, raw: object) -> datetime:
         raise invalid(name, raw) from None
 
 
+def parse_conditions(label: str) -> Callable[[str, object, bool], list[tuple[str, datetime]]]:
+    """Camunda's date conditions (dueDates, createTimes): [{operator: gt|lt, value}] or `gt_date,lt_date`."""
+
+    def convert(name: str, raw: object, from_body: bool) -> list[tuple[str, datetime]]:
+        if from_body:
+            if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+                raise invalid(name, raw)
+            pairs = [(item.get("operator"), item.get("value")) for item in raw]
+        elif isinstance(raw, str):
+            pairs = []
+            for part in raw.split(","):
+                pieces = part.split("_")
+                if len(pieces) != 2:
+                    raise BadUserRequest(f"Cannot set query parameter '{name}' to value '{raw}': condition query parameter has to have format OPERATOR_VALUE.")
+                pairs.append((pieces[0], pieces[1]))
+        else:
+            raise invalid(name, raw)
+        result = []
+        for operator, value in pairs:
+            if operator not in ("gt", "lt"):
+                raise BadUserRequest(f"Invalid {label} comparator specified: {operator}")
+            try:
+                result.append((operator, parse_date(value)))
+            except ValueError:
+                raise BadUserRequest(f"Invalid {label} format: Cannot convert value {value} to java type java.util.Date") from None
+        return result
+
+    return convert
+
+
 @dataclass(frozen=True)
 class Param:
-    kind: str
-    # An ORM lookup ("business_key__contains") or a function (queryset, value) -> queryset.
-    apply: str | Callable[[QuerySet, Any], QuerySet]
+    # A converter name of CONVERTERS, or a converter (name, raw, from_body) -> value.
+    kind: str | Callable[[str, object, bool], object]
+    # An ORM lookup ("business_key") or a function value -> Q (a condition on the queried rows).
+    apply: str | Callable[..., Q]
+    # Other parameters of the same query whose values the function receives as keyword arguments
+    # (e.g. variables with variableNamesIgnoreCase); such modifiers apply as no condition themselves.
+    uses: tuple[str, ...] = ()
+
+
+# Keys of a query that are not filters: sorting and paging in a query string, sorting in a body.
+GET_CONTROL_KEYS = frozenset({"sortBy", "sortOrder", "firstResult", "maxResults"})
+BODY_CONTROL_KEYS = frozenset({"sortBy", "sortOrder", "sorting"})
+UNKNOWN_PARAMETER = "Unknown query parameter '{name}': the engine cannot answer it, so the query is refused rather than widened"
+UNSUPPORTED_PARAMETER = (
+    "Query parameter '{name}' is not supported by this engine: it is refused rather than ignored, "
+    "so that the query never matches more than asked"
+)
 
 
 @dataclass(frozen=True)
@@ -111,28 +175,63 @@ class QuerySpec:
     params: dict[str, Param]
     sort_fields: dict[str, str]
     default_order: tuple[str, ...] = ("pk",)
-    extra: set[str] = field(default_factory=set)
+    # Camunda parameters of this query that the engine cannot answer (a 400 that says so).
+    unsupported: frozenset[str] = frozenset()
+    # Whether the POST body may carry Camunda's orQueries (a list of queries OR-ed together).
+    or_queries: bool = False
+    # Camunda's usage errors of a query (e.g. two states at once), checked outside or-queries.
+    check: Callable[[dict[str, object]], None] | None = None
 
-    def parse(self, data: Mapping, *, from_body: bool) -> dict[str, object]:
-        """Typed values of the known parameters in data; unknown parameters are ignored."""
-        values = {}
-        for name, param in self.params.items():
-            if name not in data:
-                continue
+    def parse(self, data: Mapping, *, from_body: bool, nested: bool = False) -> dict[str, object]:
+        """Typed values of the parameters in data; any other key with a value is a 400 naming it."""
+        values: dict[str, object] = {}
+        for name in data:
             raw = data[name]
             if raw is None and from_body:
-                continue
-            values[name] = CONVERTERS[param.kind](name, raw, from_body)
+                continue  # Camunda's DTOs leave null fields unset
+            if name in self.params:
+                kind = self.params[name].kind
+                values[name] = (CONVERTERS[kind] if isinstance(kind, str) else kind)(name, raw, from_body)
+            elif name == "orQueries" and self.or_queries and from_body and not nested:
+                values[name] = self._parse_or_queries(raw)
+            elif nested or name not in (BODY_CONTROL_KEYS if from_body else GET_CONTROL_KEYS):
+                raise BadUserRequest(self.refusal(name))
+        if self.check is not None and not nested:
+            self.check(values)
         return values
 
-    def filter(self, queryset: QuerySet, values: dict[str, object]) -> QuerySet:
+    def refusal(self, name: str) -> str:
+        if name in self.unsupported or (name == "orQueries" and not self.or_queries):
+            return UNSUPPORTED_PARAMETER.format(name=name)
+        return UNKNOWN_PARAMETER.format(name=name)
+
+    def _parse_or_queries(self, raw: object) -> list[dict[str, object]]:
+        if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+            raise invalid("orQueries", raw)
+        return [self.parse(item, from_body=True, nested=True) for item in raw]
+
+    def condition(self, values: dict[str, object]) -> Q:
+        """All parameters AND-ed; each entry of orQueries is its parameters OR-ed (Camunda's or-query)."""
+        condition = Q()
         for name, value in values.items():
-            apply = self.params[name].apply
-            if isinstance(apply, str):
-                queryset = queryset.filter(**{apply: value})
+            if name == "orQueries":
+                for group in value:
+                    either = Q()
+                    for sub_name, sub_value in group.items():
+                        either |= self._one(sub_name, sub_value, group)
+                    condition &= either
             else:
-                queryset = apply(queryset, value)
-        return queryset
+                condition &= self._one(name, value, values)
+        return condition
+
+    def _one(self, name: str, value: object, context: dict[str, object]) -> Q:
+        param = self.params[name]
+        if isinstance(param.apply, str):
+            return Q(**{param.apply: value})
+        return param.apply(value, **{used: context.get(used, False) for used in param.uses})
+
+    def filter(self, queryset: QuerySet, values: dict[str, object]) -> QuerySet:
+        return queryset.filter(self.condition(values))
 
     def ordering(self, data: Mapping, *, from_body: bool) -> list[OrderBy]:
         pairs: list[tuple[object, object]] = []

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
+from engine import filters as f
+from engine.errors import BadUserRequest
 from engine.models import (
-    ActivityInstance,
+    HistoricIncident,
     HistoricProcessInstance,
     Incident,
     Job,
@@ -15,50 +18,14 @@ from engine.models import (
     ProcessInstance,
     UserOperationLogEntry,
 )
-from engine.query import Param, QuerySpec
+from engine.query import Param, QuerySpec, parse_conditions
+from engine.variable_filters import parse_variables
 from engine.tenancy import tenant_q
-
-
-def _like(field: str):
-    return lambda qs, v: qs.filter(**{f"{field}__contains": v.strip("%")})
-
-
-def _flag(**lookup):
-    return lambda qs, v: qs.filter(**lookup) if v else qs
-
-
-def _without_tenant(qs: QuerySet, value: bool) -> QuerySet:
-    return qs.filter(tenant_id__isnull=True) if value else qs
-
-
-def _has_incident(field: str = "pk"):
-    def apply(qs: QuerySet, value: bool) -> QuerySet:
-        if not value:
-            return qs
-        return qs.filter(Exists(Incident.objects.filter(process_instance_id=OuterRef(field))))
-
-    return apply
-
-
-def _active_activity(qs: QuerySet, ids: list[str]) -> QuerySet:
-    return qs.filter(Exists(ActivityInstance.objects.filter(process_instance_id=OuterRef("pk"), activity_id__in=ids)))
-
-
-def _latest_version(qs: QuerySet, value: bool) -> QuerySet:
-    if not value:
-        return qs
-    from django.db.models import Max
-
-    latest = ProcessDefinition.objects.values("key", "tenant_id").annotate(v=Max("version"))
-    condition = Q(pk__in=[])
-    for row in latest:
-        condition |= Q(key=row["key"], tenant_id=row["tenant_id"], version=row["v"])
-    return qs.filter(condition)
 
 
 TENANT_PARAMS = {
     "tenantIdIn": Param("list", "tenant_id__in"),
-    "withoutTenantId": Param("bool", _without_tenant),
+    "withoutTenantId": Param("bool", f.without_tenant),
 }
 
 PROCESS_DEFINITION = QuerySpec(
@@ -67,14 +34,14 @@ PROCESS_DEFINITION = QuerySpec(
         "processDefinitionIdIn": Param("list", "id__in"),
         "key": Param("str", "key"),
         "keysIn": Param("list", "key__in"),
-        "keyLike": Param("str", _like("key")),
+        "keyLike": Param("str", f.like("key")),
         "name": Param("str", "name"),
-        "nameLike": Param("str", _like("name")),
+        "nameLike": Param("str", f.like("name")),
         "version": Param("int", "version"),
-        "latestVersion": Param("bool", _latest_version),
+        "latestVersion": Param("bool", f.latest_version),
         "deploymentId": Param("str", "deployment_id"),
-        "suspended": Param("bool", _flag(suspended=True)),
-        "active": Param("bool", _flag(suspended=False)),
+        "suspended": Param("bool", f.flag(suspended=True)),
+        "active": Param("bool", f.flag(suspended=False)),
         **TENANT_PARAMS,
     },
     sort_fields={
@@ -87,23 +54,52 @@ PROCESS_DEFINITION = QuerySpec(
         "tenantId": "tenant_id",
     },
     default_order=("key", "version", "id"),
+    unsupported=frozenset({
+        "category", "categoryLike", "resourceName", "resourceNameLike", "incidentId", "incidentType",
+        "incidentMessage", "incidentMessageLike", "startableBy", "versionTag", "versionTagLike", "withoutVersionTag",
+        "startableInTasklist", "notStartableInTasklist", "startablePermissionCheck", "includeProcessDefinitionsWithoutTenantId",
+        "deployedAfter", "deployedAt",
+    }),
 )
 
+VARIABLE_MODIFIERS = {
+    "variableNamesIgnoreCase": Param("bool", f.modifier),
+    "variableValuesIgnoreCase": Param("bool", f.modifier),
+}
+CASE = ("variableNamesIgnoreCase", "variableValuesIgnoreCase")
+
+# GET/POST /process-instance (Camunda's ProcessInstanceQueryDto; research: Camunda 7.20–7.24).
 PROCESS_INSTANCE = QuerySpec(
     params={
         "processInstanceIds": Param("list", "id__in"),
+        "businessKey": Param("str", "business_key"),
+        "businessKeyLike": Param("str", f.like("business_key")),
         "processDefinitionId": Param("str", "process_definition_id"),
         "processDefinitionKey": Param("str", "process_definition__key"),
         "processDefinitionKeyIn": Param("list", "process_definition__key__in"),
-        "processDefinitionKeyNotIn": Param("list", lambda qs, v: qs.exclude(process_definition__key__in=v)),
+        "processDefinitionKeyNotIn": Param("list", f.not_in("process_definition__key")),
         "deploymentId": Param("str", "process_definition__deployment_id"),
-        "businessKey": Param("str", "business_key"),
-        "businessKeyLike": Param("str", _like("business_key")),
-        "activityIdIn": Param("list", _active_activity),
-        "suspended": Param("bool", _flag(suspended=True)),
-        "active": Param("bool", _flag(suspended=False)),
-        "withIncident": Param("bool", _has_incident()),
-        "incidentId": Param("str", lambda qs, v: qs.filter(Exists(Incident.objects.filter(process_instance_id=OuterRef("pk"), id=v)))),
+        "activityIdIn": Param("list", f.active_activities),
+        # suspended and active both true: suspended wins, as in Camunda's ProcessInstanceQueryImpl.
+        "active": Param("bool", lambda v, suspended=False: Q(suspended=False) if v and not suspended else Q(), uses=("suspended",)),
+        "suspended": Param("bool", f.flag(suspended=True)),
+        "withIncident": Param("bool", lambda v: f.exists(Incident) if v else Q()),
+        "incidentId": Param("str", f.runtime_incident("id")),
+        "incidentType": Param("str", f.runtime_incident("incident_type")),
+        "incidentMessage": Param("str", f.runtime_incident("incident_message")),
+        "incidentMessageLike": Param("str", f.runtime_incident("incident_message", "__like")),
+        # No call activities and no CMMN: every instance is a root and a leaf, none has a super or sub instance.
+        "rootProcessInstances": Param("bool", f.every_instance),
+        "leafProcessInstances": Param("bool", f.every_instance),
+        "rootProcessInstanceId": Param("str", "id"),
+        "superProcessInstance": Param("str", f.no_instance),
+        "subProcessInstance": Param("str", f.no_instance),
+        "caseInstanceId": Param("str", f.no_instance),
+        "superCaseInstance": Param("str", f.no_instance),
+        "subCaseInstance": Param("str", f.no_instance),
+        "processDefinitionWithoutTenantId": Param("bool", f.flag(process_definition__tenant_id__isnull=True)),
+        "variables": Param(parse_variables, f.runtime_variables, uses=CASE),
+        **VARIABLE_MODIFIERS,
         # Ours, beside Camunda's parameters: the wizard's started before/after filters on running instances.
         "startedBefore": Param("date", "start_time__lte"),
         "startedAfter": Param("date", "start_time__gte"),
@@ -117,32 +113,75 @@ PROCESS_INSTANCE = QuerySpec(
         "businessKey": "business_key",
     },
     default_order=("id",),
+    or_queries=True,
 )
+
+HISTORIC_STATES = {
+    "active": HistoricProcessInstance.ACTIVE,
+    "suspended": HistoricProcessInstance.SUSPENDED,
+    "completed": HistoricProcessInstance.COMPLETED,
+    "externallyTerminated": HistoricProcessInstance.EXTERNALLY_TERMINATED,
+    "internallyTerminated": HistoricProcessInstance.INTERNALLY_TERMINATED,
+}
+
+
+def check_historic(values: dict[str, object]) -> None:
+    """Camunda's usage errors of the historic query (HistoricProcessInstanceQueryImpl)."""
+    states = [name for name in HISTORIC_STATES if values.get(name) is True]
+    if len(states) > 1:
+        raise BadUserRequest(
+            f"Already querying for historic process instance with another state: {HISTORIC_STATES[states[0]]} is not empty"
+        )
+    if values.get("rootProcessInstances") is True and values.get("superProcessInstanceId"):
+        raise BadUserRequest("Invalid query usage: cannot set both rootProcessInstances and superProcessInstanceId")
+
 
 HISTORIC_PROCESS_INSTANCE = QuerySpec(
     params={
         "processInstanceId": Param("str", "id"),
         "processInstanceIds": Param("list", "id__in"),
+        "processInstanceIdNotIn": Param("list", f.not_in("id")),
+        "rootProcessInstanceId": Param("str", "id"),
         "processDefinitionId": Param("str", "process_definition_id"),
         "processDefinitionKey": Param("str", "process_definition_key"),
         "processDefinitionKeyIn": Param("list", "process_definition_key__in"),
-        "processDefinitionKeyNotIn": Param("list", lambda qs, v: qs.exclude(process_definition_key__in=v)),
+        "processDefinitionKeyNotIn": Param("list", f.not_in("process_definition_key")),
         "processDefinitionName": Param("str", "process_definition_name"),
+        "processDefinitionNameLike": Param("str", f.like("process_definition_name")),
         "processInstanceBusinessKey": Param("str", "business_key"),
-        "processInstanceBusinessKeyLike": Param("str", _like("business_key")),
-        "finished": Param("bool", _flag(end_time__isnull=False)),
-        "unfinished": Param("bool", _flag(end_time__isnull=True)),
-        "withIncidents": Param("bool", _has_incident()),
+        "processInstanceBusinessKeyIn": Param("list", "business_key__in"),
+        "processInstanceBusinessKeyLike": Param("str", f.like("business_key")),
+        "rootProcessInstances": Param("bool", f.every_instance),
+        "superProcessInstanceId": Param("str", f.no_instance),
+        "subProcessInstanceId": Param("str", f.no_instance),
+        "superCaseInstanceId": Param("str", f.no_instance),
+        "subCaseInstanceId": Param("str", f.no_instance),
+        "caseInstanceId": Param("str", f.no_instance),
+        "finished": Param("bool", f.flag(end_time__isnull=False)),
+        "unfinished": Param("bool", f.flag(end_time__isnull=True)),
+        "withJobsRetrying": Param("bool", f.jobs_retrying),
+        "withIncidents": Param("bool", lambda v: f.exists(HistoricIncident) if v else Q()),
+        "withRootIncidents": Param("bool", lambda v: f.exists(HistoricIncident) if v else Q()),  # every incident is a root cause here
+        "incidentIdIn": Param("list", f.historic_incident("id", "__in")),
+        "incidentType": Param("str", f.historic_incident("incident_type")),
+        "incidentStatus": Param("str", f.incident_status),
+        "incidentMessage": Param("str", f.historic_incident("incident_message")),
+        "incidentMessageLike": Param("str", f.historic_incident("incident_message", "__like")),
         "startedBefore": Param("date", "start_time__lte"),
         "startedAfter": Param("date", "start_time__gte"),
         "finishedBefore": Param("date", "end_time__lte"),
         "finishedAfter": Param("date", "end_time__gte"),
+        "executedActivityAfter": Param("date", f.executed_activity_between("gte")),
+        "executedActivityBefore": Param("date", f.executed_activity_between("lte")),
+        "executedJobAfter": Param("date", f.executed_job_between("gte")),
+        "executedJobBefore": Param("date", f.executed_job_between("lte")),
         "startedBy": Param("str", "start_user_id"),
-        "state": Param("str", "state"),
-        "active": Param("bool", _flag(state=HistoricProcessInstance.ACTIVE)),
-        "suspended": Param("bool", _flag(state=HistoricProcessInstance.SUSPENDED)),
-        "completed": Param("bool", _flag(state=HistoricProcessInstance.COMPLETED)),
-        "externallyTerminated": Param("bool", _flag(state=HistoricProcessInstance.EXTERNALLY_TERMINATED)),
+        "executedActivityIdIn": Param("list", f.executed_activities),
+        "activeActivityIdIn": Param("list", f.open_activities),
+        "activityIdIn": Param("list", f.active_activities),
+        **{name: Param("bool", f.flag(state=state)) for name, state in HISTORIC_STATES.items()},
+        "variables": Param(parse_variables, f.historic_variables, uses=CASE),
+        **VARIABLE_MODIFIERS,
         **TENANT_PARAMS,
     },
     sort_fields={
@@ -158,8 +197,18 @@ HISTORIC_PROCESS_INSTANCE = QuerySpec(
         "tenantId": "tenant_id",
     },
     default_order=("id",),
+    or_queries=True,
+    check=check_historic,
 )
 
+
+def check_jobs(values: dict[str, object]) -> None:
+    if values.get("timers") is True and values.get("messages") is True:
+        raise BadUserRequest("Parameter timers cannot be used together with parameter messages.")
+
+
+# GET/POST /job (Camunda's JobQueryDto). Every job of this engine is a message job (async
+# continuations and batch jobs); none is a timer.
 JOB = QuerySpec(
     params={
         "jobId": Param("str", "id"),
@@ -171,14 +220,24 @@ JOB = QuerySpec(
         "processDefinitionId": Param("str", "process_definition_id"),
         "processDefinitionKey": Param("str", "process_definition_key"),
         "activityId": Param("str", "activity_id"),
-        "withRetriesLeft": Param("bool", _flag(retries__gt=0)),
-        "noRetriesLeft": Param("bool", _flag(retries=0)),
-        "withException": Param("bool", _flag(exception_message__isnull=False)),
+        "withRetriesLeft": Param("bool", f.flag(retries__gt=0)),
+        "executable": Param("bool", f.executable_jobs),
+        "timers": Param("bool", lambda v: Q(pk__in=[]) if v else Q()),
+        "messages": Param("bool", f.modifier),
+        "dueDates": Param(parse_conditions("due date"), f.job_dates("due_date")),
+        "createTimes": Param(parse_conditions("create time"), f.job_dates("create_time")),
+        "withException": Param("bool", f.flag(exception_message__isnull=False)),
         "exceptionMessage": Param("str", "exception_message"),
-        "executable": Param("bool", _flag(retries__gt=0, suspended=False)),
-        "active": Param("bool", _flag(suspended=False)),
-        "suspended": Param("bool", _flag(suspended=True)),
-        **TENANT_PARAMS,
+        "failedActivityId": Param("str", "failed_activity_id"),
+        "noRetriesLeft": Param("bool", f.flag(retries=0)),
+        "active": Param("bool", f.flag(suspended=False)),
+        "suspended": Param("bool", f.flag(suspended=True)),
+        "priorityLowerThanOrEquals": Param("long", "priority__lte"),
+        "priorityHigherThanOrEquals": Param("long", "priority__gte"),
+        "acquired": Param("bool", f.acquired_jobs),
+        "tenantIdIn": Param("list", f.job_tenants, uses=("includeJobsWithoutTenantId",)),
+        "includeJobsWithoutTenantId": Param("bool", f.modifier),
+        "withoutTenantId": Param("bool", f.without_tenant),
     },
     sort_fields={
         "jobId": "id",
@@ -192,6 +251,7 @@ JOB = QuerySpec(
         "tenantId": "tenant_id",
     },
     default_order=("id",),
+    check=check_jobs,
 )
 
 JOB_DEFINITION = QuerySpec(
@@ -202,9 +262,9 @@ JOB_DEFINITION = QuerySpec(
         "processDefinitionKey": Param("str", "process_definition__key"),
         "jobType": Param("str", "job_type"),
         "jobConfiguration": Param("str", "job_configuration"),
-        "active": Param("bool", _flag(suspended=False)),
-        "suspended": Param("bool", _flag(suspended=True)),
-        "withOverridingJobPriority": Param("bool", _flag(overriding_job_priority__isnull=False)),
+        "active": Param("bool", f.flag(suspended=False)),
+        "suspended": Param("bool", f.flag(suspended=True)),
+        "withOverridingJobPriority": Param("bool", f.flag(overriding_job_priority__isnull=False)),
         **TENANT_PARAMS,
     },
     sort_fields={
@@ -217,6 +277,7 @@ JOB_DEFINITION = QuerySpec(
         "tenantId": "tenant_id",
     },
     default_order=("id",),
+    unsupported=frozenset({"includeJobDefinitionsWithoutTenantId"}),
 )
 
 INCIDENT = QuerySpec(
@@ -224,7 +285,7 @@ INCIDENT = QuerySpec(
         "incidentId": Param("str", "id"),
         "incidentType": Param("str", "incident_type"),
         "incidentMessage": Param("str", "incident_message"),
-        "incidentMessageLike": Param("str", _like("incident_message")),
+        "incidentMessageLike": Param("str", f.like("incident_message")),
         "processDefinitionId": Param("str", "process_definition_id"),
         "processInstanceId": Param("str", "process_instance_id"),
         "executionId": Param("str", "execution_id"),
@@ -269,6 +330,8 @@ USER_OPERATION = QuerySpec(
         "property": Param("str", "property"),
         "afterTimestamp": Param("date", "timestamp__gt"),
         "beforeTimestamp": Param("date", "timestamp__lt"),
+        # No CMMN and no external tasks in this engine: no entry refers to one.
+        **{name: Param("str", f.no_instance) for name in ("caseDefinitionId", "caseInstanceId", "caseExecutionId", "externalTaskId")},
     },
     sort_fields={"timestamp": "timestamp"},
     default_order=("timestamp", "id"),
@@ -280,11 +343,26 @@ def visible(model, user) -> QuerySet:
     return model.objects.filter(tenant_q(user))
 
 
-def query(spec: QuerySpec, model, user, data: Mapping, *, from_body: bool) -> QuerySet:
-    """Filtered and ordered rows of model for a GET query string or a POST query body."""
+def query(spec: QuerySpec, model, user, data: Mapping, *, from_body: bool, in_batch: bool = False) -> QuerySet:
+    """Filtered and ordered rows of model for a GET query string or a POST query body.
+
+    in_batch: the query is nested in a batch request (processInstanceQuery, …), where Camunda
+    leaves variable values that look like dates as strings (research: ConditionQueryParameterDto).
+    """
     values = spec.parse(data, from_body=from_body)
+    if in_batch:
+        values = without_date_values(values)
     order = spec.ordering(data, from_body=from_body)
     return spec.filter(visible(model, user), values).order_by(*order)
+
+
+def without_date_values(values: dict[str, object]) -> dict[str, object]:
+    result = dict(values)
+    if "variables" in result:
+        result["variables"] = [replace(c, dates=False) for c in result["variables"]]
+    if "orQueries" in result:
+        result["orQueries"] = [without_date_values(group) for group in result["orQueries"]]
+    return result
 
 
 def process_instances(user, data: Mapping, *, from_body: bool = True) -> QuerySet:

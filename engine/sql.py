@@ -60,3 +60,40 @@ class InIds(Lookup):
 
 
 ForeignObject.register_lookup(InIds)  # foreign keys keep their own lookup table
+
+
+@Field.register_lookup
+class Like(Lookup):
+    """`field__like=pattern`: SQL LIKE with Camunda's wildcards (% and _, escaped by a backslash), case-sensitive.
+
+    Camunda hands `…Like` parameters to the database's LIKE as given. PostgreSQL's LIKE is
+    case-sensitive; SQLite's is not, so there the pattern becomes the equivalent GLOB.
+    """
+
+    lookup_name = "like"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        if connection.vendor == "sqlite":
+            return f"{lhs} GLOB %s", [*lhs_params, like_to_glob(str(self.rhs))]
+        return f"{lhs} LIKE %s ESCAPE '\\'", [*lhs_params, str(self.rhs)]
+
+
+def like_to_glob(pattern: str) -> str:
+    """A LIKE pattern as a GLOB pattern: % → *, _ → ?, GLOB's own specials and escapes as literals."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            char = next(chars, "\\")
+            out.append(f"[{char}]" if char in "*?[" else char)
+        elif char == "%":
+            out.append("*")
+        elif char == "_":
+            out.append("?")
+        elif char in "*?[":
+            out.append(f"[{char}]")
+        else:
+            out.append(char)
+    return "".join(out)

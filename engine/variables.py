@@ -1,6 +1,7 @@
 """Process variables in Camunda's typed JSON form, and the simple conditions gateways use."""
 from __future__ import annotations
 
+import json
 import operator
 from datetime import datetime
 
@@ -98,3 +99,52 @@ def _coerce(value: object, declared: str, field: str) -> object:
         return str(value)
     except (TypeError, ValueError) as exc:
         raise BadUserRequest(f"{field}: cannot convert value '{value}' to type {declared}") from exc
+
+
+# --- typed columns (engine.models.variables) ------------------------------------------------
+
+NUMERIC_TYPES = {"Integer", "Long", "Short"}
+
+
+def normalise_date(value: str) -> str:
+    """A Camunda date in UTC with milliseconds, so that text order is time order."""
+    from engine.query import format_date, parse_date
+
+    return format_date(parse_date(value))
+
+
+def columns_of(entry: dict) -> dict:
+    """The typed columns of one {"value", "type"} variable (see TypedValueColumns)."""
+    kind, value = entry["type"], entry.get("value")
+    columns: dict = {"type": kind, "text_value": None, "long_value": None, "double_value": None}
+    if value is None or kind == "Null":
+        return columns
+    if kind in NUMERIC_TYPES:
+        columns.update(long_value=int(value), double_value=float(value), text_value=str(int(value)))
+    elif kind == "Double":
+        columns.update(double_value=float(value), text_value=repr(float(value)))
+    elif kind == "Boolean":
+        columns.update(long_value=1 if value else 0, text_value="true" if value else "false")
+    elif kind == "Date":
+        columns["text_value"] = normalise_date(str(value))
+    elif kind in {"Json", "Object"}:
+        columns["text_value"] = value if isinstance(value, str) else json.dumps(value)
+    else:
+        columns["text_value"] = str(value)
+    return columns
+
+
+def typed_value(row) -> dict:
+    """A variable row back in Camunda's typed JSON form."""
+    kind = row.type
+    if kind == "Null":
+        value: object = None
+    elif kind in NUMERIC_TYPES:
+        value = row.long_value
+    elif kind == "Double":
+        value = row.double_value
+    elif kind == "Boolean":
+        value = None if row.long_value is None else bool(row.long_value)
+    else:  # String, Date, and Json/Object as their text (Camunda serves Json values as strings)
+        value = row.text_value
+    return {"value": value, "type": kind}

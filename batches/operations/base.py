@@ -46,7 +46,8 @@ def check_query(spec: QuerySpec, name: str, value: Mapping | None) -> Mapping | 
         spec.parse(value, from_body=True)
         spec.ordering(value, from_body=True)
     except BadUserRequest as exc:
-        raise serializers.ValidationError(f"{name}: {exc}") from exc
+        # DRF names the field itself ("processInstanceQuery: …"); the message must not repeat it.
+        raise serializers.ValidationError(str(exc)) from exc
     return value
 
 
@@ -68,7 +69,7 @@ class InstanceQueries(serializers.Serializer):
 
 
 def run_query(spec: QuerySpec, model: type[Model], user, value: Mapping) -> QuerySet:
-    return query(spec, model, user, value, from_body=True).order_by()
+    return query(spec, model, user, value, from_body=True, in_batch=True).order_by()
 
 
 class BatchOperation:

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from batches.operations.base import BatchOperation, InstanceQueries, Selection, id_list
 from batches.operations.suspension import instance_selection
 from engine.errors import BadUserRequest, NotFound
+from engine.locking import instances_lock
 from engine.models import ProcessDefinition, ProcessInstance
 from engine.services.lifecycle import NOT_RUNNING, ChunkResult
 from engine.services.modification import instance_modify, validate_instructions
@@ -71,9 +72,17 @@ class InstanceModification(BatchOperation):
         }
 
     def apply(self, ids, configuration):
-        """One instance at a time: modification walks each instance's tokens."""
+        """One instance at a time: modification walks each instance's tokens.
+
+        The chunk's instances are locked first, all at once in id order (engine.locking), so two
+        chunks that share instances queue instead of deadlocking.
+        """
         result = ChunkResult()
+        running = instances_lock(ids)
         for instance_id in ids:
+            if instance_id not in running:
+                result.skipped[instance_id] = NOT_RUNNING
+                continue
             try:
                 with transaction.atomic():
                     instance_modify(
@@ -83,6 +92,7 @@ class InstanceModification(BatchOperation):
                         skip_io_mappings=configuration["skipIoMappings"],
                         annotation=configuration.get("annotation"),
                         expected_definition_id=configuration["processDefinitionId"],
+                        log_operation=False,  # the batch's creation wrote the one entry, with the user
                     )
                 result.changed.append(instance_id)
             except NotFound:

@@ -14,9 +14,11 @@ NO_SELECTOR = (
 
 class SuspensionSerializer(InstanceQueries):
     processInstanceIds = id_list()
-    suspended = serializers.BooleanField(required=True)
+    # A primitive boolean in Camunda's DTO: missing or null means false, i.e. activate (research §8).
+    suspended = serializers.BooleanField(required=False, allow_null=True, default=False)
 
     def validate(self, attrs):
+        attrs["suspended"] = bool(attrs.get("suspended"))
         selectors = ("processInstanceIds", "processInstanceQuery", "historicProcessInstanceQuery")
         if all(attrs.get(name) is None for name in selectors):
             raise serializers.ValidationError(NO_SELECTOR)

@@ -9,7 +9,8 @@ from batches.operations.base import BatchOperation
 from batches.rest import dtos
 from batches.selectors import BATCH_STATISTICS, item_counts_for, items_of, with_statistics
 from batches.services import batch_create, batch_delete, batch_set_suspended, historic_batch_delete
-from engine.query import invalid, page, paging
+from engine.errors import BadUserRequest
+from engine.query import invalid, java_boolean, page, paging
 from engine.rest.base import CamundaView
 from engine.rest.schema import ARRAY, PAGING
 from engine.rest.views import json_body, parse_bool_field
@@ -69,11 +70,11 @@ class BatchDetail(CamundaView):
 
     def delete(self, request: Request, pk: str) -> Response:
         self.require(request, "batches.delete_batch")
-        raw = request.query_params.get("cascade", "false")
-        if raw not in ("true", "false"):
-            raise invalid("cascade", raw)
-        batch = self.visible_or_404(Batch, pk, batch_not_found(pk))
-        batch_delete(batch=batch, cascade=raw == "true", user_id=request.user.get_username())
+        cascade = java_boolean(request.query_params.get("cascade"))
+        batch = visible(Batch, request.user).filter(pk=pk).first()
+        if batch is None:  # Camunda answers an unknown id here with 400, not 404 (BatchResourceImpl)
+            raise BadUserRequest(f"Unable to delete batch with id '{pk}'")
+        batch_delete(batch=batch, cascade=cascade, user_id=request.user.get_username())
         return Response(status=204)
 
 
@@ -82,8 +83,11 @@ class BatchSuspended(CamundaView):
 
     def put(self, request: Request, pk: str) -> Response:
         self.require(request, "batches.change_batch")
-        suspended = parse_bool_field(self.body(request), "suspended")
-        batch = self.visible_or_404(Batch, pk, batch_not_found(pk))
+        # Camunda's SuspensionStateDto has a primitive boolean: missing or null means false (activate).
+        suspended = parse_bool_field(self.body(request), "suspended", False, null_means_default=True)
+        batch = visible(Batch, request.user).filter(pk=pk).first()
+        if batch is None:  # 400, as Camunda's BatchResourceImpl answers an unknown id
+            raise BadUserRequest(f"Unable to {'suspend' if suspended else 'activate'} batch with id '{pk}'")
         batch_set_suspended(batch=batch, suspended=suspended, user_id=request.user.get_username())
         return Response(status=204)
 
@@ -114,7 +118,9 @@ class HistoricBatchDetail(CamundaView):
 
     def delete(self, request: Request, pk: str) -> Response:
         self.require(request, "batches.delete_historicbatch")
-        historic = self.visible_or_404(HistoricBatch, pk, historic_batch_not_found(pk))
+        historic = visible(HistoricBatch, request.user).filter(pk=pk).first()
+        if historic is None:  # 400, as Camunda's HistoricBatchResourceImpl answers an unknown id
+            raise BadUserRequest(f"Unable to delete historic batch with id '{pk}'")
         historic_batch_delete(historic=historic, user_id=request.user.get_username())
         return Response(status=204)
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -16,11 +15,11 @@ from batches.models import Batch, BatchItem, HistoricBatch
 from batches.selectors import item_counts_for, with_statistics
 from batches.services import batch_delete, batch_set_suspended, item_counts
 from cockpit.wizard import camunda_date
-from engine.models import Job
+from engine.errors import NotFound
+from engine.models import Job, JobDefinition
 from engine.query import parse_date
 from engine.selectors import visible
-from engine.services.jobs import jobs_delete, jobs_set_retries
-from engine.services.oplog import operation_log_write
+from engine.services import job_actions
 
 PAGE_SIZE = 20
 
@@ -148,17 +147,17 @@ def batch_retry(request: HttpRequest, batch_id: str) -> HttpResponse:
     """Give one failed job (job_id) or every failed job of the batch one more retry."""
     _require(request, "engine.change_job")
     historic = _historic_or_404(request, batch_id)
-    failed = Job.objects.filter(job_definition_id=historic.batch_job_definition_id, retries=0)
-    if request.POST.get("job_id"):
-        failed = failed.filter(id=request.POST["job_id"])
-    ids = list(failed.values_list("id", flat=True))
-    jobs_set_retries(job_ids=ids, retries=1)
-    for job_id in ids:
-        operation_log_write(
-            user_id=request.user.get_username(), operation_type="SetJobRetries", entity_type="Job",
-            properties={"retries": (0, 1)}, job_id=job_id, batch_id=batch_id, tenant_id=historic.tenant_id,
-        )
-    messages.success(request, f"Retrying {len(ids)} failed job{'s' if len(ids) != 1 else ''}.")
+    user_id = request.user.get_username()
+    if request.POST.get("job_id"):  # as PUT /job/{id}/retries
+        job = Job.objects.filter(job_definition_id=historic.batch_job_definition_id, retries=0, id=request.POST["job_id"]).first()
+        count = 0
+        if job is not None:
+            job_actions.job_set_retries(job=job, retries=1, user_id=user_id)
+            count = 1
+    else:  # as PUT /job-definition/{batchJobDefinitionId}/retries
+        definition = JobDefinition.objects.filter(id=historic.batch_job_definition_id).first()
+        count = job_actions.job_definition_set_retries(definition=definition, retries=1, user_id=user_id) if definition else 0
+    messages.success(request, f"Retrying {count} failed job{'s' if count != 1 else ''}.")
     return redirect("batch-detail", batch_id=batch_id)
 
 
@@ -173,11 +172,11 @@ def job_delete(request: HttpRequest, batch_id: str, job_id: str) -> HttpResponse
         return redirect("batch-detail", batch_id=batch_id)
     if request.method == "GET":
         return render(request, "cockpit/confirm_job_delete.html", {"historic": historic, "job": job})
-    jobs_delete(job_ids=[job.id])
-    operation_log_write(
-        user_id=request.user.get_username(), operation_type="Delete", entity_type="Job", job_id=job.id,
-        batch_id=batch_id, tenant_id=historic.tenant_id,
-    )
+    try:
+        job_actions.job_delete(job=job, user_id=request.user.get_username())
+    except NotFound:
+        messages.error(request, "That job does not exist any more.")
+        return redirect("batch-detail", batch_id=batch_id)
     messages.success(request, "Job deleted; its unfinished items stay unprocessed.")
     return redirect("batch-detail", batch_id=batch_id)
 

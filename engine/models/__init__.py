@@ -3,6 +3,7 @@ from engine.models.base import new_id
 from engine.models.definitions import Deployment, ProcessDefinition
 from engine.models.history import (
     HistoricActivityInstance,
+    HistoricIncident,
     HistoricJobLog,
     HistoricProcessInstance,
     UserOperationLogEntry,
@@ -10,13 +11,16 @@ from engine.models.history import (
 from engine.models.jobs import Job, JobDefinition
 from engine.models.runtime import ActivityInstance, Incident, ProcessInstance
 from engine.models.tenants import Tenant
+from engine.models.variables import HistoricVariableInstance, VariableInstance
 
 __all__ = [
     "ActivityInstance",
     "Deployment",
     "HistoricActivityInstance",
+    "HistoricIncident",
     "HistoricJobLog",
     "HistoricProcessInstance",
+    "HistoricVariableInstance",
     "Incident",
     "Job",
     "JobDefinition",
@@ -24,5 +28,6 @@ __all__ = [
     "ProcessInstance",
     "Tenant",
     "UserOperationLogEntry",
+    "VariableInstance",
     "new_id",
 ]

@@ -113,3 +113,32 @@ class UserOperationLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation_type} {self.entity_type} by {self.user_id}"
+
+
+class HistoricIncident(models.Model):
+    """An incident's history: open while the incident exists, then resolved or deleted (Camunda's ACT_HI_INCIDENT)."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    DELETED = "deleted"
+    STATES = [OPEN, RESOLVED, DELETED]
+
+    id = models.CharField(max_length=ID_LENGTH, primary_key=True)
+    incident_type = models.CharField(max_length=64)
+    incident_message = models.TextField(blank=True)
+    create_time = models.DateTimeField()
+    end_time = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=[(s, s) for s in STATES], default=OPEN)
+    process_instance_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
+    process_definition_id = models.CharField(max_length=255, null=True, blank=True)
+    execution_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    activity_id = models.CharField(max_length=255, null=True, blank=True)
+    configuration = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    job_definition_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
+    tenant_id = models.CharField(max_length=64, null=True, blank=True)
+
+    class Meta:
+        ordering = ["create_time", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.incident_type} {self.id} ({self.state})"

@@ -13,8 +13,6 @@ class ProcessInstance(models.Model):
     suspended = models.BooleanField(default=False, db_index=True)
     start_time = models.DateTimeField(db_index=True)
     start_user_id = models.CharField(max_length=150, null=True, blank=True)
-    # Camunda's typed form: {"name": {"value": ..., "type": "String"}}
-    variables = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["start_time", "id"]

@@ -18,11 +18,10 @@ from engine.query import parse_date
 from engine.rest import dtos
 from engine.rest.base import CamundaView, reject_nul
 from engine.rest.schema import ARRAY, DATE_PATTERN, TEXT
-from engine.services import lifecycle
 from engine.services.deployment import deployment_create
-from engine.services.jobs import jobs_delete, jobs_set_retries
+from engine.services.instance_actions import historic_instance_delete, instance_delete, instance_set_suspended
+from engine.services.job_actions import job_definition_set_retries, job_delete, job_not_found, job_set_retries
 from engine.services.modification import instance_modify
-from engine.services.oplog import operation_log_write
 from engine.services.runtime import instance_start, task_complete
 from engine.selectors import visible
 from engine.tenancy import may_use_tenant
@@ -53,8 +52,10 @@ def parse_retries(body: dict) -> int:
     return retries
 
 
-def parse_bool_field(body: dict, name: str, default: bool | None = None) -> bool:
+def parse_bool_field(body: dict, name: str, default: bool | None = None, *, null_means_default: bool = False) -> bool:
     value = body.get(name, default)
+    if value is None and null_means_default:
+        value = default
     if not isinstance(value, bool):
         raise BadUserRequest(f"{name} must be a boolean")
     return value
@@ -65,24 +66,6 @@ def optional_str(body: dict, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise BadUserRequest(f"{name} must be a string")
     return value
-
-
-def job_not_found(job_id: str) -> str:
-    return f"Job with id {job_id} does not exist"
-
-
-def log_job_operation(request: Request, job: Job, operation_type: str, properties: dict | None = None) -> None:
-    operation_log_write(
-        user_id=request.user.get_username(),
-        operation_type=operation_type,
-        entity_type="Job",
-        properties=properties,
-        job_id=job.id,
-        job_definition_id=job.job_definition_id,
-        process_instance_id=job.process_instance_id,
-        process_definition_id=job.process_definition_id,
-        tenant_id=job.tenant_id,
-    )
 
 
 class ProcessDefinitionDetail(CamundaView):
@@ -167,16 +150,7 @@ class ProcessInstanceDetail(CamundaView):
         self.require(request, "engine.delete_processinstance")
         instance = self.visible_or_404(ProcessInstance, pk, f"Process instance with id {pk} does not exist")
         reason = request.query_params.get("deleteReason")
-        lifecycle.instances_delete(instance_ids=[instance.id], delete_reason=reason)
-        operation_log_write(
-            user_id=request.user.get_username(),
-            operation_type="Delete",
-            entity_type="ProcessInstance",
-            properties={"deleteReason": (None, reason)} if reason else None,
-            process_instance_id=instance.id,
-            process_definition_id=instance.process_definition_id,
-            tenant_id=instance.tenant_id,
-        )
+        instance_delete(instance=instance, delete_reason=reason, user_id=request.user.get_username())
         return Response(status=NO_CONTENT)
 
 
@@ -184,18 +158,9 @@ class ProcessInstanceSuspended(CamundaView):
     body_schema = {"put": json_body({"suspended": {"type": "boolean"}}, ("suspended",))}
     def put(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.change_processinstance")
-        suspended = parse_bool_field(self.body(request), "suspended")
+        suspended = parse_bool_field(self.body(request), "suspended", False, null_means_default=True)  # missing: activate, as Camunda
         instance = self.visible_or_404(ProcessInstance, pk, f"Process instance with id {pk} does not exist")
-        lifecycle.instances_set_suspended(instance_ids=[instance.id], suspended=suspended)
-        operation_log_write(
-            user_id=request.user.get_username(),
-            operation_type="Suspend" if suspended else "Activate",
-            entity_type="ProcessInstance",
-            properties={"suspensionState": (None, "suspended" if suspended else "active")},
-            process_instance_id=instance.id,
-            process_definition_id=instance.process_definition_id,
-            tenant_id=instance.tenant_id,
-        )
+        instance_set_suspended(instance=instance, suspended=suspended, user_id=request.user.get_username())
         return Response(status=NO_CONTENT)
 
 
@@ -268,19 +233,7 @@ class HistoricProcessInstanceDetail(CamundaView):
     def delete(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.delete_historicprocessinstance")
         row = self.visible_or_404(HistoricProcessInstance, pk, f"Historic process instance with id {pk} does not exist")
-        result = lifecycle.historic_instances_delete(instance_ids=[row.id])
-        if row.id in result.skipped:
-            raise BadUserRequest(f"Process instance {row.id}: {result.skipped[row.id]}")
-        operation_log_write(
-            user_id=request.user.get_username(),
-            operation_type="Delete",
-            entity_type="ProcessInstance",
-            category="Operator",
-            process_instance_id=row.id,
-            process_definition_id=row.process_definition_id,
-            process_definition_key=row.process_definition_key,
-            tenant_id=row.tenant_id,
-        )
+        historic_instance_delete(row=row, user_id=request.user.get_username())
         return Response(status=NO_CONTENT)
 
 
@@ -291,8 +244,7 @@ class JobDetail(CamundaView):
     def delete(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.delete_job")
         job = self.visible_or_404(Job, pk, job_not_found(pk))
-        jobs_delete(job_ids=[job.id])
-        log_job_operation(request, job, "Delete")
+        job_delete(job=job, user_id=request.user.get_username())
         return Response(status=NO_CONTENT)
 
 
@@ -310,8 +262,7 @@ class JobRetries(CamundaView):
             except ValueError:
                 raise BadUserRequest(f"dueDate: cannot parse date '{body['dueDate']}'") from None
         job = self.visible_or_404(Job, pk, job_not_found(pk))
-        jobs_set_retries(job_ids=[job.id], retries=retries, due_date=due_date)
-        log_job_operation(request, job, "SetJobRetries", {"retries": (job.retries, retries)})
+        job_set_retries(job=job, retries=retries, due_date=due_date, user_id=request.user.get_username())
         return Response(status=NO_CONTENT)
 
 
@@ -334,15 +285,5 @@ class JobDefinitionRetries(CamundaView):
         self.require(request, "engine.change_job")
         retries = parse_retries(self.body(request))
         definition = self.visible_or_404(JobDefinition, pk, f"Job Definition with id {pk} does not exist")
-        failed = list(Job.objects.filter(job_definition=definition, retries=0).values_list("id", flat=True))
-        jobs_set_retries(job_ids=failed, retries=retries)
-        operation_log_write(
-            user_id=request.user.get_username(),
-            operation_type="SetJobRetries",
-            entity_type="JobDefinition",
-            properties={"retries": (None, retries)},
-            job_definition_id=definition.id,
-            process_definition_id=definition.process_definition_id,
-            tenant_id=definition.tenant_id,
-        )
+        job_definition_set_retries(definition=definition, retries=retries, user_id=request.user.get_username())
         return Response(status=NO_CONTENT)

@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from engine.locking import instance_lock, jobs_lock
 from engine.models import HistoricJobLog, Incident, Job, JobDefinition
+from engine.services.incidents import incident_record, incidents_remove
 
 logger = logging.getLogger(__name__)
 
@@ -171,16 +173,32 @@ def jobs_enqueue(job_ids: list[str]) -> None:
         return
     from django_q.tasks import async_task
 
-    Job.objects.filter(id__in=job_ids).update(enqueued_at=timezone.now())
+    _mark_enqueued(job_ids)
     for job_id in job_ids:
         async_task(EXECUTE_TASK, job_id, task_name=f"job {job_id}")
+
+
+def _mark_enqueued(job_ids: list[str]) -> None:
+    """Note the wake-up time on the jobs, skipping rows another transaction holds.
+
+    A held row is being changed (run, suspended, deleted) by a writer that may hold its instance
+    too; waiting for it here, with other job rows already updated, could close a lock cycle. A
+    skipped row just keeps an older enqueued_at, and the sweep's second wake-up is harmless.
+    """
+    with transaction.atomic():
+        free = Job.objects.select_for_update(skip_locked=True).filter(id__in_ids=set(job_ids)).order_by("id")
+        Job.objects.filter(id__in_ids=set(free.values_list("id", flat=True))).update(enqueued_at=timezone.now())
 
 
 # --- execution -----------------------------------------------------------------------------
 
 
 def job_execute(job_id: str, *, owner: str) -> str:
-    """Lock the job (compare-and-set), run its handler, then delete, reschedule or fail it."""
+    """Lock the job (compare-and-set), run its handler, then delete, reschedule or fail it.
+
+    A transaction that the database aborts to break a lock cycle or a serialisation conflict is
+    not the job's fault: it runs again at once (up to CONFLICT_ATTEMPTS times) and costs no retry.
+    """
     now = timezone.now()
     locked = (
         executable_jobs(now)
@@ -189,26 +207,55 @@ def job_execute(job_id: str, *, owner: str) -> str:
     )
     if locked != 1:
         return "not-acquired"
-    try:
-        with transaction.atomic():
-            job = Job.objects.select_for_update(of=("self",)).select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
-            if job is None:
-                return "lock-lost"
-            handler = JOB_HANDLERS.get(job.job_type)
-            if handler is None:
-                raise LookupError(f"No job handler registered for job type '{job.job_type}'")
-            outcome = handler(job)
-            if not isinstance(outcome, Failed):
-                _finish_job(job, outcome)
-    except Exception as exc:  # every failure is recorded on the job, whatever raised it
-        logger.info("job %s failed: %s", job_id, exc)
-        message = str(exc) or type(exc).__name__
-        job_record_failure(job_id, owner=owner, message=message, stacktrace="".join(traceback.format_exception(exc)))
-        return "failed"
-    if isinstance(outcome, Failed):
-        job_record_failure(job_id, owner=owner, message=outcome.message, stacktrace=outcome.stacktrace)
-        return "failed"
-    return "succeeded"
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return _run_locked_job(job_id, owner)
+        except OperationalError as exc:
+            if not is_conflict(exc) or attempt == CONFLICT_ATTEMPTS:
+                return _failed(job_id, owner, exc)
+            logger.info("job %s: conflict (%s), attempt %d", job_id, exc, attempt)
+        except Exception as exc:  # every failure is recorded on the job, whatever raised it
+            return _failed(job_id, owner, exc)
+    return "failed"  # not reached
+
+
+CONFLICT_ATTEMPTS = 5
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialisation failure (PostgreSQL) or a busy database (SQLite): try again."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate in {"40P01", "40001", "55P03"} or "database is locked" in str(exc)
+
+
+def _run_locked_job(job_id: str, owner: str) -> str:
+    with transaction.atomic():
+        # The rule of engine.locking: a process job's instance first, then the job row.
+        instance_id = Job.objects.filter(id=job_id).values_list("process_instance_id", flat=True).first()
+        if instance_id:
+            instance_lock(instance_id)
+        job = Job.objects.select_for_update(of=("self",)).select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
+        if job is None:
+            return "lock-lost"
+        if job.suspended:  # suspended while it waited for the lock: leave it for activation
+            Job.objects.filter(id=job_id).update(lock_owner=None, lock_expiration_time=None)
+            return "suspended"
+        handler = JOB_HANDLERS.get(job.job_type)
+        if handler is None:
+            raise LookupError(f"No job handler registered for job type '{job.job_type}'")
+        outcome = handler(job)
+        if not isinstance(outcome, Failed):
+            _finish_job(job, outcome)
+            return "succeeded"
+    job_record_failure(job_id, owner=owner, message=outcome.message, stacktrace=outcome.stacktrace)
+    return "failed"
+
+
+def _failed(job_id: str, owner: str, exc: Exception) -> str:
+    logger.info("job %s failed: %s", job_id, exc)
+    message = str(exc) or type(exc).__name__
+    job_record_failure(job_id, owner=owner, message=message, stacktrace="".join(traceback.format_exception(exc)))
+    return "failed"
 
 
 def _finish_job(job: Job, outcome: Reschedule | None) -> None:
@@ -231,6 +278,9 @@ def _finish_job(job: Job, outcome: Reschedule | None) -> None:
 def job_record_failure(job_id: str, *, owner: str, message: str, stacktrace: str) -> None:
     message = message[:4000]
     with transaction.atomic():
+        instance_id = Job.objects.filter(id=job_id).values_list("process_instance_id", flat=True).first()
+        if instance_id:
+            instance_lock(instance_id)  # the incident belongs to the instance: lock it first (engine.locking)
         job = Job.objects.select_for_update(of=("self",)).select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
         if job is None:
             return
@@ -252,7 +302,7 @@ def incident_create_for_job(job: Job) -> Incident:
     existing = Incident.objects.filter(configuration=job.id, incident_type=Incident.FAILED_JOB).first()
     if existing:
         return existing
-    return Incident.objects.create(
+    return incident_record(Incident(
         incident_type=Incident.FAILED_JOB,
         incident_timestamp=timezone.now(),
         incident_message=job.exception_message or "",
@@ -263,7 +313,7 @@ def incident_create_for_job(job: Job) -> Incident:
         configuration=job.id,
         job_definition_id=job.job_definition_id,
         tenant_id=job.tenant_id,
-    )
+    ))
 
 
 # --- retries, deletion, suspension ---------------------------------------------------------
@@ -272,13 +322,13 @@ def incident_create_for_job(job: Job) -> Incident:
 def jobs_set_retries(*, job_ids: list[str], retries: int, due_date: datetime | None = None) -> set[str]:
     """Set retries (and optionally the due date) of the given jobs; resolve failedJob incidents."""
     with transaction.atomic():
-        found = set(Job.objects.filter(id__in_ids=set(job_ids)).values_list("id", flat=True))
+        found = jobs_lock(job_ids)
         changes: dict = {"retries": retries}
         if due_date is not None:
             changes["due_date"] = due_date
         Job.objects.filter(id__in_ids=found).update(**changes)
         if retries > 0:
-            Incident.objects.filter(configuration__in_ids=found, incident_type=Incident.FAILED_JOB).delete()
+            incidents_remove(Incident.objects.filter(configuration__in_ids=found, incident_type=Incident.FAILED_JOB), resolved=True)
             now = timezone.now()
             due = list(Job.objects.filter(id__in_ids=found, suspended=False).filter(due_q(now)).values_list("id", flat=True))
             jobs_enqueue_on_commit(due)
@@ -287,9 +337,9 @@ def jobs_set_retries(*, job_ids: list[str], retries: int, due_date: datetime | N
 
 def jobs_delete(*, job_ids: Iterable[str]) -> int:
     with transaction.atomic():
-        ids = set(Job.objects.filter(id__in_ids=set(job_ids)).values_list("id", flat=True))
+        ids = jobs_lock(job_ids)
         jobs_log_deletions(Job.objects.filter(id__in_ids=ids))
-        Incident.objects.filter(configuration__in_ids=ids, incident_type=Incident.FAILED_JOB).delete()
+        incidents_remove(Incident.objects.filter(configuration__in_ids=ids, incident_type=Incident.FAILED_JOB), resolved=False)
         Job.objects.filter(id__in_ids=ids).delete()
     return len(ids)
 

@@ -12,15 +12,20 @@ from django.db import transaction
 from django.db.models import DateTimeField, F, Value
 from django.utils import timezone
 
+from engine.locking import historic_instances_lock, instances_lock
 from engine.models import (
     ActivityInstance,
     HistoricActivityInstance,
+    HistoricIncident,
     HistoricJobLog,
     HistoricProcessInstance,
+    HistoricVariableInstance,
     Incident,
     Job,
     ProcessInstance,
+    VariableInstance,
 )
+from engine.services.incidents import incidents_remove
 from engine.services.jobs import jobs_log_deletions, jobs_set_suspended
 from engine.services.runtime import close_open_activities
 from engine.sql import MillisBetween
@@ -40,7 +45,7 @@ def instances_set_suspended(*, instance_ids: list[str], suspended: bool) -> Chun
     """Suspend or activate running instances together with their jobs and history state."""
     result = ChunkResult()
     with transaction.atomic():
-        existing = set(ProcessInstance.objects.filter(id__in_ids=set(instance_ids)).values_list("id", flat=True))
+        existing = instances_lock(instance_ids)
         result.skipped = {i: NOT_RUNNING for i in instance_ids if i not in existing}
         result.changed = [i for i in instance_ids if i in existing]
         ProcessInstance.objects.filter(id__in_ids=existing).update(suspended=suspended)
@@ -56,18 +61,19 @@ def instances_delete(*, instance_ids: list[str], delete_reason: str | None) -> C
     result = ChunkResult()
     now = timezone.now()
     with transaction.atomic():
-        existing = set(ProcessInstance.objects.filter(id__in_ids=set(instance_ids)).values_list("id", flat=True))
+        existing = instances_lock(instance_ids)
         result.skipped = {i: NOT_RUNNING for i in instance_ids if i not in existing}
         result.changed = [i for i in instance_ids if i in existing]
         if not existing:
             return result
         close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in_ids=existing), now, canceled=True)
         jobs_log_deletions(Job.objects.filter(process_instance_id__in_ids=existing))
+        incidents_remove(Incident.objects.filter(process_instance_id__in_ids=existing), resolved=False)
         # Children first, then the instances: plain DELETEs, no cascade collection in Python.
         for rows in (
-            Incident.objects.filter(process_instance_id__in_ids=existing),
             Job.objects.filter(process_instance_id__in_ids=existing),
             ActivityInstance.objects.filter(process_instance_id__in_ids=existing),
+            VariableInstance.objects.filter(process_instance_id__in_ids=existing),
             ProcessInstance.objects.filter(id__in_ids=existing),
         ):
             rows._raw_delete(rows.db)
@@ -85,7 +91,7 @@ def historic_instances_delete(*, instance_ids: list[str]) -> ChunkResult:
     """Delete finished historic instances with their activity history and job log."""
     result = ChunkResult()
     with transaction.atomic():
-        ends = dict(HistoricProcessInstance.objects.filter(id__in_ids=set(instance_ids)).values_list("id", "end_time"))
+        ends = historic_instances_lock(instance_ids)
         for i in instance_ids:
             if i not in ends:
                 result.skipped[i] = NOT_FOUND
@@ -98,6 +104,8 @@ def historic_instances_delete(*, instance_ids: list[str]) -> ChunkResult:
         for rows in (
             HistoricActivityInstance.objects.filter(process_instance_id__in_ids=ids),
             HistoricJobLog.objects.filter(process_instance_id__in_ids=ids),
+            HistoricVariableInstance.objects.filter(process_instance_id__in_ids=ids),
+            HistoricIncident.objects.filter(process_instance_id__in_ids=ids),
             HistoricProcessInstance.objects.filter(id__in_ids=ids),
         ):
             rows._raw_delete(rows.db)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from engine.errors import BadUserRequest, NotFound
-from engine.models import ActivityInstance, ProcessDefinition, ProcessInstance
+from engine.locking import instance_lock
+from engine.models import ActivityInstance, ProcessDefinition
 from engine.services.oplog import operation_log_write
 from engine.services.runtime import Operation
 
@@ -60,14 +61,13 @@ def instance_modify(
     annotation: str | None = None,
     user_id: str | None = None,
     expected_definition_id: str | None = None,
+    log_operation: bool = True,
 ) -> bool:
     """Apply instructions in order to one instance; return whether the instance ended."""
     # Listeners and IO mappings do not exist in this engine, so both skip flags change nothing.
     del skip_custom_listeners, skip_io_mappings
     with transaction.atomic():
-        instance = (
-            ProcessInstance.objects.select_for_update(of=("self",)).select_related("process_definition").filter(id=instance_id).first()
-        )
+        instance = instance_lock(instance_id, related=("process_definition",))
         if instance is None:
             raise NotFound(f"Process instance with id '{instance_id}' does not exist")
         definition = instance.process_definition
@@ -83,6 +83,8 @@ def instance_modify(
         for instruction in cleaned:
             _apply(operation, instruction)
         ended = operation.finish(delete_reason=MODIFICATION_DELETE_REASON)
+        if not log_operation:
+            return ended
         operation_log_write(
             user_id=user_id,
             operation_type="ModifyProcessInstance",

@@ -12,6 +12,15 @@ CATEGORY_ADMIN = "Admin"
 CATEGORY_TASK_WORKER = "TaskWorker"
 
 
+def log_value(value: object) -> str | None:
+    """A property value as Camunda stores it: text, with booleans as "true"/"false" (Java's toString)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def operation_log_write(
     *,
     user_id: str | None,
@@ -35,8 +44,8 @@ def operation_log_write(
             entity_type=entity_type,
             category=category,
             property=prop,
-            org_value=None if org is None else str(org),
-            new_value=None if new is None else str(new),
+            org_value=log_value(org),
+            new_value=log_value(new),
             **refs,
         )
         for prop, (org, new) in items

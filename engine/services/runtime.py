@@ -9,6 +9,7 @@ from django.db.models import DateTimeField, F, Value
 from django.utils import timezone
 
 from engine.errors import BadUserRequest, NotFound, ServiceTaskFailed
+from engine.locking import instance_lock
 from engine.models import (
     ActivityInstance,
     HistoricActivityInstance,
@@ -18,10 +19,13 @@ from engine.models import (
     JobDefinition,
     ProcessDefinition,
     ProcessInstance,
+    VariableInstance,
     new_id,
 )
+from engine.services.incidents import incidents_remove
 from engine.services.jobs import job_create, register_job_handler
 from engine.services.oplog import CATEGORY_TASK_WORKER, operation_log_write
+from engine.services.variables import variables_create, variables_of, variables_set
 from engine.sql import MillisBetween
 from engine.variables import evaluate_condition, is_truthy
 
@@ -43,6 +47,13 @@ class Operation:
     now: datetime = field(default_factory=timezone.now)
     reached_end: bool = False
     steps: int = 0
+    _variables: dict | None = None
+
+    @property
+    def variables(self) -> dict:
+        if self._variables is None:
+            self._variables = variables_of(self.instance.id)
+        return self._variables
 
     # --- entering and leaving activities ---------------------------------------------------
     def enter(self, activity_id: str) -> None:
@@ -77,7 +88,7 @@ class Operation:
         self.enter(self.definition.flow(flow_id)["target"])
 
     def _choose_flow(self, activity_id: str, node: dict) -> str:
-        variables = self.instance.variables
+        variables = self.variables
         for flow_id in node["outgoing"]:
             condition = self.definition.flow(flow_id)["condition"]
             if flow_id == node["default"]:
@@ -148,7 +159,7 @@ class Operation:
 
     def remove_tokens(self, token_ids: list[str], *, canceled: bool) -> None:
         """Remove tokens with their jobs and incidents, closing their history."""
-        Incident.objects.filter(execution_id__in=token_ids).delete()
+        incidents_remove(Incident.objects.filter(execution_id__in=token_ids), resolved=False)
         Job.objects.filter(execution_id__in=token_ids).delete()
         ActivityInstance.objects.filter(id__in=token_ids).delete()
         close_activity_history(token_ids, self.now, canceled=canceled)
@@ -184,6 +195,7 @@ def end_instance(instance: ProcessInstance, *, state: str, now: datetime, delete
         duration_in_millis=millis_between(instance.start_time, now),
         delete_reason=delete_reason,
     )
+    VariableInstance.objects.filter(process_instance_id=instance.id).delete()
     ProcessInstance.objects.filter(id=instance.id).delete()  # keeps instance.id readable for callers
 
 
@@ -207,7 +219,6 @@ def instance_start(
             tenant_id=definition.tenant_id,
             start_time=now,
             start_user_id=user_id,
-            variables=variables or {},
         )
         HistoricProcessInstance.objects.create(
             id=instance.id,
@@ -222,6 +233,7 @@ def instance_start(
             tenant_id=definition.tenant_id,
             state=HistoricProcessInstance.ACTIVE,
         )
+        variables_create(instance=instance, variables=variables or {}, now=now)
         operation = Operation(instance=instance, definition=definition, now=now)
         operation.enter(definition.graph["start"])
         operation.finish()
@@ -231,20 +243,16 @@ def instance_start(
 def task_complete(*, task_id: str, variables: dict | None = None, user_id: str | None = None) -> None:
     """Complete a waiting user task (a token of a userTask), merging variables into the instance."""
     with transaction.atomic():
-        token = (
-            ActivityInstance.objects.select_related("process_instance__process_definition")
-            .filter(id=task_id, activity_type="userTask")
-            .first()
-        )
-        if token is None:
+        owner = ActivityInstance.objects.filter(id=task_id).values_list("process_instance_id", flat=True).first()
+        instance = instance_lock(owner, related=("process_definition",)) if owner else None
+        token = ActivityInstance.objects.filter(id=task_id, activity_type="userTask", process_instance=instance).first()
+        if instance is None or token is None:  # gone, or completed by someone else while we waited
             raise NotFound(f"Cannot find task with id {task_id}")
-        instance = token.process_instance
         if instance.suspended:
             raise BadUserRequest(f"Cannot complete task '{task_id}': its process instance is suspended")
-        if variables:
-            instance.variables = {**instance.variables, **variables}
-            instance.save(update_fields=["variables"])
-        operation = Operation(instance=instance, definition=instance.process_definition)
+        now = timezone.now()
+        variables_set(instance=instance, variables=variables or {}, now=now)
+        operation = Operation(instance=instance, definition=instance.process_definition, now=now)
         operation.remove_tokens([token.id], canceled=False)
         operation.leave(token.activity_id)
         operation.finish()
@@ -261,6 +269,7 @@ def task_complete(*, task_id: str, variables: dict | None = None, user_id: str |
 
 
 def execute_async_continuation(job: Job) -> None:
+    """Continue a service task's token. The job executor holds the instance's lock (engine.locking)."""
     token = (
         ActivityInstance.objects.select_related("process_instance__process_definition")
         .filter(id=job.execution_id)
@@ -271,12 +280,12 @@ def execute_async_continuation(job: Job) -> None:
     instance = token.process_instance
     definition = instance.process_definition
     node = definition.activity(token.activity_id)
+    operation = Operation(instance=instance, definition=definition)
     fail_variable = node.get("failWhen")
-    if fail_variable and is_truthy(instance.variables, fail_variable):
+    if fail_variable and is_truthy(operation.variables, fail_variable):
         raise ServiceTaskFailed(
             f"Service task '{token.activity_id}' failed: process variable '{fail_variable}' is set"
         )
-    operation = Operation(instance=instance, definition=definition)
     ActivityInstance.objects.filter(id=token.id).delete()
     close_activity_history([token.id], operation.now, canceled=False)
     operation.leave(token.activity_id)

@@ -221,7 +221,7 @@ def test_creation_writes_one_operation_log_entry_set_with_the_batch_id(create):
     definition = deploy()
     batch = create("process-instance/delete", {"processInstanceIds": [start(definition).id], "deleteReason": "r"})
     entries = UserOperationLogEntry.objects.filter(batch_id=batch.id)
-    assert {e.property: e.new_value for e in entries} == {"nrOfInstances": "1", "async": "True", "deleteReason": "r"}
+    assert {e.property: e.new_value for e in entries} == {"nrOfInstances": "1", "async": "true", "deleteReason": "r"}
     assert {(e.operation_type, e.entity_type, e.user_id) for e in entries} == {("Delete", "ProcessInstance", "alice-admin")}
     assert len({e.operation_id for e in entries}) == 1
 

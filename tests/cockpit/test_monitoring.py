@@ -59,8 +59,8 @@ def test_retry_suspend_and_delete_actions(admin_user, client):
     assert "Retrying 1 failed job." in response.content.decode()
     from engine.models import UserOperationLogEntry
 
-    retry = UserOperationLogEntry.objects.get(operation_type="SetJobRetries", batch_id=batch.id)
-    assert (retry.job_id, retry.user_id, retry.new_value) == (job.id, admin_user.username, "1")
+    retry = UserOperationLogEntry.objects.get(operation_type="SetJobRetries", job_id=job.id)
+    assert (retry.entity_type, retry.user_id, retry.org_value, retry.new_value) == ("Job", admin_user.username, "0", "1")
     client.post(f"/cockpit/batch/{batch.id}/suspend", {"suspended": "true"})
     assert Batch.objects.get(id=batch.id).suspended and Job.objects.get(id=job.id).suspended
     client.post(f"/cockpit/batch/{batch.id}/suspend", {"suspended": "false"})

@@ -129,7 +129,6 @@ def test_suspension_batch_by_historic_query(api):
         ("job/retries", {"jobIds": ["j"], "retries": 1, "dueDate": "soon"}, "dueDate: Cannot parse date 'soon'"),
         ("process-instance/job-retries", {"retries": 1}, "jobIds is empty"),
         ("process-instance/suspended-async", {"suspended": True}, "Either processInstanceIds, processInstanceQuery or historicProcessInstanceQuery should be set to update the suspension state."),
-        ("process-instance/suspended-async", {"processInstanceIds": ["a"]}, "suspended: This field is required."),
         ("modification/executeAsync", {"processInstanceIds": ["a"], "instructions": [{"type": "cancel", "activityId": "task"}]}, "processDefinitionId: This field is required."),
         ("modification/executeAsync", {"processDefinitionId": "DEF", "processInstanceIds": ["a"]}, "instructions: This field is required."),
         ("modification/executeAsync", {"processDefinitionId": "DEF", "instructions": [{"type": "cancel", "activityId": "task"}]}, "Either processInstanceIds, processInstanceQuery or historicProcessInstanceQuery has to be set"),
@@ -169,8 +168,21 @@ def test_batch_queries_filter_sort_page_and_404(api):
     assert_error(api.get(f"{R}/batch", {"sortBy": "batchId"}), 400, "InvalidRequestException", "Only a single sorting parameter specified. sortBy and sortOrder required")
     assert_error(api.get(f"{R}/batch", {"sortBy": "startTime", "sortOrder": "asc"}), 400, "InvalidRequestException", "Cannot set query parameter 'sortBy' to value 'startTime'")
     assert_error(api.get(f"{R}/batch", {"suspended": "yes"}), 400, "InvalidRequestException", "Cannot set query parameter 'suspended' to value 'yes'")
-    assert_error(api.put(f"{R}/batch/nope/suspended", {"suspended": True}, format="json"), 404, "InvalidRequestException", "Batch with id 'nope' does not exist")
-    assert_error(api.delete(f"{R}/batch/{one['id']}?cascade=maybe"), 400, "InvalidRequestException", "Cannot set query parameter 'cascade' to value 'maybe'")
+    # Camunda's BatchResourceImpl answers unknown ids of these two with 400 (research §8).
+    assert_error(api.put(f"{R}/batch/nope/suspended", {"suspended": True}, format="json"), 400, "InvalidRequestException", "Unable to suspend batch with id 'nope'")
+    assert_error(api.put(f"{R}/batch/nope/suspended", {}, format="json"), 400, "InvalidRequestException", "Unable to activate batch with id 'nope'")
+    assert_error(api.delete(f"{R}/batch/nope"), 400, "InvalidRequestException", "Unable to delete batch with id 'nope'")
+    assert_error(api.delete(f"{R}/history/batch/nope"), 400, "InvalidRequestException", "Unable to delete historic batch with id 'nope'")
+
+
+
+@pytest.mark.parametrize(("raw", "cascade"), [("True", True), ("TRUE", True), ("true", True), ("maybe", False), ("", False), (None, False)])
+def test_cascade_is_read_like_javas_boolean_value_of(api, raw, cascade):
+    # Camunda binds `cascade` to a primitive boolean with Boolean.valueOf (research §8).
+    batch = created(api, "process-instance/delete", {"processInstanceIds": [start(deploy()).id]})
+    url = f"{R}/batch/{batch['id']}" + ("" if raw is None else f"?cascade={raw}")
+    assert api.delete(url).status_code == 204
+    assert HistoricBatch.objects.filter(id=batch["id"]).exists() is not cascade
 
 
 def test_statistics_and_their_filters(api, admin_user, operator_api):
@@ -223,11 +235,11 @@ def test_delete_batch_with_and_without_cascade(api):
     assert api.delete(f"{R}/batch/{gone['id']}?cascade=true").status_code == 204
     assert api.get(f"{R}/history/batch/{kept['id']}").json()["finalState"] == "canceled"
     assert api.get(f"{R}/history/batch/{gone['id']}").status_code == 404
-    assert api.delete(f"{R}/batch/{kept['id']}").status_code == 404
+    assert api.delete(f"{R}/batch/{kept['id']}").status_code == 400  # ended: no runtime batch any more
     deletions = UserOperationLogEntry.objects.filter(operation_type="Delete", entity_type="Batch")
     assert set(deletions.values_list("batch_id", "new_value", "user_id")) == {
-        (kept["id"], "False", "alice-admin"),
-        (gone["id"], "True", "alice-admin"),
+        (kept["id"], "false", "alice-admin"),
+        (gone["id"], "true", "alice-admin"),
     }
 
 
