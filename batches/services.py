@@ -82,9 +82,9 @@ def batch_create(*, operation: BatchOperation, payload: object, user) -> Batch:
             entity_type=entity_type,
             properties=properties,
             batch_id=batch.id,
-            process_definition_id=batch.configuration.get("processDefinitionId"),
             annotation=batch.configuration.get("annotation"),
             tenant_id=batch.tenant_id,
+            **operation.operation_log_refs(data),
         )
     return batch
 

@@ -108,6 +108,10 @@ class BatchOperation:
     def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
         raise NotImplementedError
 
+    def operation_log_refs(self, data: dict) -> dict:
+        """Columns of the creation's op-log entry besides the batch id (e.g. the process definition)."""
+        return {}
+
     def apply(self, ids: list[str], configuration: dict) -> ChunkResult:
         raise NotImplementedError
 

@@ -33,7 +33,7 @@ class ModificationSerializer(InstanceQueries):
                 {"processDefinitionId": f"Process definition '{attrs['processDefinitionId']}' does not exist"}
             )
         try:
-            attrs["instructions"] = validate_instructions(definition, attrs["instructions"])
+            attrs["instructions"] = validate_instructions(definition, attrs["instructions"], many=True)
         except BadUserRequest as exc:
             raise serializers.ValidationError({"instructions": str(exc)}) from exc
         attrs["definition"] = definition
@@ -65,11 +65,11 @@ class InstanceModification(BatchOperation):
         return data["definition"].tenant_id
 
     def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
-        return "ModifyProcessInstance", "ProcessInstance", {
-            "nrOfInstances": (None, total),
-            "async": (None, True),
-            "processDefinitionId": (None, data["processDefinitionId"]),
-        }
+        return "ModifyProcessInstance", "ProcessInstance", {"nrOfInstances": (None, total), "async": (None, True)}
+
+    def operation_log_refs(self, data: dict) -> dict:
+        # Camunda's ProcessInstanceModificationBatchCmd fills the definition's id and key columns.
+        return {"process_definition_id": data["definition"].id, "process_definition_key": data["definition"].key}
 
     def apply(self, ids, configuration):
         """One instance at a time: modification walks each instance's tokens.
@@ -93,6 +93,7 @@ class InstanceModification(BatchOperation):
                         annotation=configuration.get("annotation"),
                         expected_definition_id=configuration["processDefinitionId"],
                         log_operation=False,  # the batch's creation wrote the one entry, with the user
+                        many=True,
                     )
                 result.changed.append(instance_id)
             except NotFound:

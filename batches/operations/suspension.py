@@ -53,10 +53,11 @@ class Suspension(BatchOperation):
         return {"suspended": data["suspended"]}
 
     def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
-        return ("Suspend" if data["suspended"] else "Activate"), "ProcessInstance", {
+        # Camunda logs a suspension batch as SuspendJob/ActivateJob on ProcessInstance (sic:
+        # AbstractUpdateProcessInstancesSuspendStateCmd), with these two properties only.
+        return ("SuspendJob" if data["suspended"] else "ActivateJob"), "ProcessInstance", {
             "nrOfInstances": (None, total),
             "async": (None, True),
-            "suspensionState": (None, "suspended" if data["suspended"] else "active"),
         }
 
     def apply(self, ids, configuration):

@@ -56,10 +56,12 @@ def historic_instance_delete(*, row: HistoricProcessInstance, user_id: str | Non
             if reason == lifecycle.NOT_FOUND:
                 raise NotFound(f"Historic process instance with id {row.id} does not exist")
             raise BadUserRequest(f"Process instance {row.id}: {reason}")
+        # Camunda's DeleteHistoricProcessInstancesCmd: DeleteHistory, one instance, not async.
         operation_log_write(
             user_id=user_id,
-            operation_type="Delete",
+            operation_type="DeleteHistory",
             entity_type="ProcessInstance",
+            properties={"nrOfInstances": (None, 1), "async": (None, False)},
             process_instance_id=row.id,
             process_definition_id=row.process_definition_id,
             process_definition_key=row.process_definition_key,

@@ -8,7 +8,7 @@ from django.db import transaction
 from engine.errors import NotFound
 from engine.models import Job, JobDefinition
 from engine.services.jobs import jobs_delete, jobs_set_retries
-from engine.services.oplog import operation_log_write
+from engine.services.oplog import epoch_millis, operation_log_write
 
 
 def job_not_found(job_id: str) -> str:
@@ -43,7 +43,10 @@ def job_set_retries(*, job: Job, retries: int, user_id: str | None, due_date: da
     with transaction.atomic():
         if job.id not in jobs_set_retries(job_ids=[job.id], retries=retries, due_date=due_date):
             raise NotFound(job_not_found(job.id))
-        _log_job(job, "SetJobRetries", user_id, {"retries": (job.retries, retries)})
+        changes: dict = {"retries": (job.retries, retries)}
+        if due_date is not None:  # Camunda logs dates as epoch milliseconds
+            changes["dueDate"] = (epoch_millis(job.due_date), epoch_millis(due_date))
+        _log_job(job, "SetJobRetries", user_id, changes)
 
 
 def job_definition_set_retries(*, definition: JobDefinition, retries: int, user_id: str | None) -> int:

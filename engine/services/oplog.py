@@ -12,6 +12,11 @@ CATEGORY_ADMIN = "Admin"
 CATEGORY_TASK_WORKER = "TaskWorker"
 
 
+def epoch_millis(value: datetime | None) -> int | None:
+    """A date as Camunda's op log stores it (PropertyChange: String.valueOf(date.getTime()))."""
+    return None if value is None else int(value.timestamp() * 1000)
+
+
 def log_value(value: object) -> str | None:
     """A property value as Camunda stores it: text, with booleans as "true"/"false" (Java's toString)."""
     if value is None:

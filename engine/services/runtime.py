@@ -55,6 +55,10 @@ class Operation:
             self._variables = variables_of(self.instance.id)
         return self._variables
 
+    def forget_variables(self) -> None:
+        """Read the variables again at the next condition (they were just written)."""
+        self._variables = None
+
     # --- entering and leaving activities ---------------------------------------------------
     def enter(self, activity_id: str) -> None:
         self.steps += 1
@@ -261,6 +265,7 @@ def task_complete(*, task_id: str, variables: dict | None = None, user_id: str |
             operation_type="Complete",
             entity_type="Task",
             category=CATEGORY_TASK_WORKER,
+            properties={"delete": (False, True)},  # Camunda's CompleteTaskCmd: the task is deleted
             task_id=task_id,
             process_instance_id=instance.id,
             process_definition_id=instance.process_definition_id,

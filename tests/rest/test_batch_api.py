@@ -132,7 +132,7 @@ def test_suspension_batch_by_historic_query(api):
         ("modification/executeAsync", {"processInstanceIds": ["a"], "instructions": [{"type": "cancel", "activityId": "task"}]}, "processDefinitionId: This field is required."),
         ("modification/executeAsync", {"processDefinitionId": "DEF", "processInstanceIds": ["a"]}, "instructions: This field is required."),
         ("modification/executeAsync", {"processDefinitionId": "DEF", "instructions": [{"type": "cancel", "activityId": "task"}]}, "Either processInstanceIds, processInstanceQuery or historicProcessInstanceQuery has to be set"),
-        ("modification/executeAsync", {"processDefinitionId": "DEF", "processInstanceIds": ["a"], "instructions": [{"type": "cancel"}]}, "instructions: instructions[0]: 'activityId' must be set for cancel"),
+        ("modification/executeAsync", {"processDefinitionId": "DEF", "processInstanceIds": ["a"], "instructions": [{"type": "cancel"}]}, "instructions: For instruction type 'cancel': 'activityId' must be set"),
         ("modification/executeAsync", {"processDefinitionId": "DEF", "processInstanceIds": ["a"], "instructions": [{"type": "startTransition"}]}, "'transitionId' must be set"),
         ("modification/executeAsync", {"processDefinitionId": "DEF", "processInstanceIds": ["a"], "instructions": [{"type": "startBeforeActivity", "activityId": "ghost"}]}, "activity 'ghost' does not exist"),
         ("modification/executeAsync", {"processDefinitionId": "DEF", "processInstanceIds": ["a"], "instructions": [{"type": "startAfterActivity", "activityId": "end"}]}, "must have exactly one outgoing sequence flow"),
