@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView
 
 from cockpit.views import home, monitoring, wizard
+from engine.rest import reserved
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -23,6 +24,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("engine-rest/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("engine-rest/", include(reserved.reserved_urlpatterns)),
     path("engine-rest/", include("batches.rest.urls")),
     path("engine-rest/", include("engine.rest.urls")),
+    path("engine-rest/", include(reserved.fallback_urlpatterns)),
 ]

@@ -146,6 +146,7 @@ def parse_conditions(label: str) -> Callable[[str, object, bool], list[tuple[str
                 raise BadUserRequest(f"Invalid {label} format: Cannot convert value {value} to java type java.util.Date") from None
         return result
 
+    convert.conditions = True  # engine.rest.schema documents it as a list of {operator, value}
     return convert
 
 

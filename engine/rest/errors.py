@@ -46,6 +46,8 @@ def camunda_exception_handler(exc: Exception, context: dict) -> Response:
         return error_response(400, "InvalidRequestException", str(exc))
     if isinstance(exc, drf.ParseError):
         return error_response(400, "InvalidRequestException", f"Invalid request body: {exc.detail}")
+    if isinstance(exc, drf.MethodNotAllowed):  # as Camunda's JAX-RS runtime answers a wrong method (research §7)
+        return error_response(405, "NotAllowedException", "HTTP 405 Method Not Allowed")
     if isinstance(exc, drf.ValidationError):
         return error_response(400, "InvalidRequestException", drf_message(exc.detail))
     if isinstance(exc, drf.APIException):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from drf_spectacular.openapi import AutoSchema
 
 from engine.query import MAX_INT, QuerySpec
+from engine.variable_filters import OPERATORS, parse_variables
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?[+-]\d{4}$"
 ERROR = {
@@ -26,7 +27,36 @@ PAGING = [
 ERROR_STATUSES = {"400": "Invalid request", "401": "Not authenticated", "403": "Not authorized", "404": "Not found"}
 
 
-def _param_schema(kind: str, *, in_body: bool) -> dict:
+VARIABLE_FILTER = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "operator": {"type": "string", "enum": sorted(OPERATORS)},
+        "value": {"nullable": True, "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
+    },
+    "required": ["name", "operator"],
+    "additionalProperties": False,
+}
+DATE_CONDITION = {
+    "type": "object",
+    "properties": {"operator": {"type": "string", "enum": ["gt", "lt"]}, "value": {"type": "string", "pattern": DATE_PATTERN}},
+    "required": ["operator", "value"],
+}
+REFUSED = (
+    "Any other key with a non-null value is refused with 400 InvalidRequestException naming it, so that a "
+    "filter the engine cannot answer never widens a selection."
+)
+
+
+def _param_schema(kind, *, in_body: bool) -> dict:
+    if kind is parse_variables:
+        if in_body:
+            return {"type": "array", "items": VARIABLE_FILTER}
+        return {"type": "string", "description": "name_operator_value, comma-separated; values are strings (or dates)"}
+    if getattr(kind, "conditions", False):
+        return {"type": "array", "items": DATE_CONDITION} if in_body else {"type": "string", "description": "operator_date, comma-separated"}
+    if kind == "long":
+        return {"type": "integer", "format": "int64"}
     if kind == "bool":
         return {"type": "boolean"}
     if kind == "int":
@@ -63,7 +93,20 @@ def query_body(spec: QuerySpec) -> dict:
             "required": ["sortBy", "sortOrder"],
         },
     }
-    return {"type": "object", "properties": properties}
+    if spec.or_queries:
+        properties["orQueries"] = {
+            "type": "array",
+            "description": "Queries OR-ed inside, AND-ed together (Camunda's or-queries); no sorting inside.",
+            "items": {"type": "object", "properties": dict(properties), "additionalProperties": False},
+        }
+        del properties["orQueries"]["items"]["properties"]["sorting"]
+    return {"type": "object", "properties": properties, "additionalProperties": False, "description": _refusals(spec)}
+
+
+def _refusals(spec: QuerySpec) -> str:
+    if not spec.unsupported:
+        return REFUSED
+    return f"{REFUSED} Camunda parameters this engine cannot answer (400): {', '.join(sorted(spec.unsupported))}."
 
 
 class CamundaSchema(AutoSchema):
@@ -88,6 +131,7 @@ class CamundaSchema(AutoSchema):
             paged = not getattr(view, "counts", False)
             query = query_parameters(spec, paged=paged) if verb == "get" else (PAGING if paged else [])
             operation["parameters"] = path_params + query + extra
+            operation["description"] = _refusals(spec)
             if verb == "post":
                 operation["requestBody"] = {"content": {"application/json": {"schema": query_body(spec)}}}
         else:

@@ -364,3 +364,28 @@ def test_a_body_over_the_limit_is_a_413_before_it_is_read(api, settings):
     body = {"processInstanceIds": ["x" * 40] * 100}
     response = api.post(f"{R}/process-instance/delete", body, format="json")
     assert_error(response, 413, "InvalidRequestException", "larger than the limit of 1000 bytes")
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
+def test_unknown_paths_answer_camundas_json_404(api, method):
+    response = getattr(api, method)(f"{R}/no-such-resource/at/all")
+    assert_error(response, 404, "NotFoundException", "HTTP 404 Not Found")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["history/batch/cleanable-batch-report", "history/batch/cleanable-batch-report/count", "history/batch/set-removal-time",
+     "process-instance/variables-async", "job/suspended", "job-definition/suspended", "history/process-instance/report"],
+)
+def test_camunda_paths_we_do_not_serve_are_never_read_as_ids(api, path):
+    # e.g. /history/batch/{id} must not answer "Historic batch with id 'cleanable-batch-report' does not exist".
+    assert_error(api.get(f"{R}/{path}"), 404, "NotFoundException", "HTTP 404 Not Found")
+
+
+def test_a_wrong_method_is_camundas_405(api):
+    assert_error(api.get(f"{R}/process-instance/delete"), 405, "NotAllowedException", "HTTP 405 Method Not Allowed")
+    assert_error(api.delete(f"{R}/batch/statistics"), 405, "NotAllowedException", "HTTP 405 Method Not Allowed")
+
+
+def test_unknown_paths_need_a_login_first(client):
+    assert client.get(f"{R}/no-such-resource").status_code == 401
