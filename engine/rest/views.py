@@ -14,7 +14,7 @@ from engine.models import (
     ProcessDefinition,
     ProcessInstance,
 )
-from engine.query import parse_date
+from engine.query import java_boolean, parse_date
 from engine.rest import dtos
 from engine.rest.base import CamundaView, reject_nul
 from engine.rest.schema import ARRAY, DATE_PATTERN, TEXT
@@ -140,17 +140,37 @@ class ProcessDefinitionStart(CamundaView):
         return Response(dto)
 
 
+def boolean_query(name: str, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": description}
+
+
 class ProcessInstanceDetail(CamundaView):
-    query_parameters = {"delete": [{"name": "deleteReason", "in": "query", "required": False, "schema": {"type": "string"}}]}
+    query_parameters = {
+        "delete": [
+            {"name": "deleteReason", "in": "query", "required": False, "schema": {"type": "string"}},
+            boolean_query("failIfNotExists", "Default true; false makes an unknown id a no-op (204)."),
+            *(boolean_query(name, "Accepted; this engine has no listeners, IO mappings or sub-processes.")
+              for name in ("skipCustomListeners", "skipIoMappings", "skipSubprocesses")),
+        ]
+    }
+
     def get(self, request: Request, pk: str) -> Response:
         instance = self.visible_or_404(ProcessInstance, pk, f"Process instance with id {pk} does not exist")
         return Response(dtos.process_instance_dto(instance))
 
     def delete(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.delete_processinstance")
-        instance = self.visible_or_404(ProcessInstance, pk, f"Process instance with id {pk} does not exist")
-        reason = request.query_params.get("deleteReason")
-        instance_delete(instance=instance, delete_reason=reason, user_id=request.user.get_username())
+        # Camunda binds these with Boolean.valueOf, failIfNotExists defaulting to true (research §10c).
+        raw = request.query_params.get("failIfNotExists")
+        fail_if_missing = raw is None or java_boolean(raw)
+        instance = visible(ProcessInstance, request.user).filter(pk=pk).first()
+        try:
+            if instance is None:
+                raise NotFound(f"No process instance found for id '{pk}': processInstance is null")
+            instance_delete(instance=instance, delete_reason=request.query_params.get("deleteReason"), user_id=request.user.get_username())
+        except NotFound:
+            if fail_if_missing:
+                raise
         return Response(status=NO_CONTENT)
 
 
@@ -230,10 +250,17 @@ class HistoricProcessInstanceDetail(CamundaView):
         row = self.visible_or_404(HistoricProcessInstance, pk, f"Historic process instance with id {pk} does not exist")
         return Response(dtos.historic_process_instance_dto(row))
 
+    query_parameters = {"delete": [boolean_query("failIfNotExists", "Default true; false makes an unknown id a no-op (204).")]}
+
     def delete(self, request: Request, pk: str) -> Response:
         self.require(request, "engine.delete_historicprocessinstance")
-        row = self.visible_or_404(HistoricProcessInstance, pk, f"Historic process instance with id {pk} does not exist")
-        historic_instance_delete(row=row, user_id=request.user.get_username())
+        raw = request.query_params.get("failIfNotExists")
+        try:
+            row = self.visible_or_404(HistoricProcessInstance, pk, f"Historic process instance with id {pk} does not exist")
+            historic_instance_delete(row=row, user_id=request.user.get_username())
+        except NotFound:
+            if raw is None or java_boolean(raw):
+                raise
         return Response(status=NO_CONTENT)
 
 

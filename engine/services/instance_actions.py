@@ -10,7 +10,7 @@ from engine.services.oplog import operation_log_write
 
 
 def instance_not_found(instance_id: str) -> str:
-    return f"Process instance with id {instance_id} does not exist"
+    return f"No process instance found for id '{instance_id}': processInstance is null"  # Camunda's DeleteProcessInstanceCmd
 
 
 def instance_delete(*, instance: ProcessInstance, delete_reason: str | None, user_id: str | None) -> None:

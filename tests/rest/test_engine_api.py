@@ -389,3 +389,12 @@ def test_a_wrong_method_is_camundas_405(api):
 
 def test_unknown_paths_need_a_login_first(client):
     assert client.get(f"{R}/no-such-resource").status_code == 401
+
+
+def test_deleting_an_unknown_instance_follows_fail_if_not_exists(api):
+    assert_error(api.delete(f"{R}/process-instance/nope"), 404, "InvalidRequestException", "No process instance found for id 'nope': processInstance is null")
+    assert api.delete(f"{R}/process-instance/nope?failIfNotExists=false").status_code == 204
+    assert api.delete(f"{R}/process-instance/nope?failIfNotExists=FALSE").status_code == 204
+    assert api.delete(f"{R}/history/process-instance/nope?failIfNotExists=false").status_code == 204
+    instance = start(deploy())
+    assert api.delete(f"{R}/process-instance/{instance.id}?skipCustomListeners=true&skipIoMappings=True").status_code == 204
