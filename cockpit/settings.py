@@ -212,6 +212,10 @@ ENGINE = {
     "JOB_REENQUEUE_SECONDS": env_int("JOB_REENQUEUE_SECONDS", 60),
     "JOB_SWEEP_MINUTES": env_int("JOB_SWEEP_MINUTES", 1),
     "DEFAULT_JOB_RETRIES": env_int("DEFAULT_JOB_RETRIES", 3),
+    # `manage.py workers` restarts its q2 cluster when a task waited this long for an idle worker
+    # that never took it (a worker killed while waiting for a task wedges the queue), or when the
+    # cluster stopped reporting this long. Twice SQLite's busy timeout: a slow guard loop is no wedge.
+    "WORKER_STALL_SECONDS": env_int("WORKER_STALL_SECONDS", 60),
     "ENQUEUE_JOBS": env_bool("ENGINE_ENQUEUE_JOBS", True),
     # Extra modules that register job handlers when the engine starts (plugins, test handlers).
     "JOB_HANDLER_MODULES": [m for m in os.environ.get("ENGINE_JOB_HANDLER_MODULES", "").split(",") if m],

@@ -21,7 +21,7 @@ stop() {
   kill -KILL "${web:-}" "${cluster:-}" 2>/dev/null || true
 }
 trap stop EXIT INT TERM
-$PY manage.py qcluster &
+$PY manage.py workers &  # qcluster, restarted when a killed worker wedges it (README "How it runs")
 cluster=$!
 echo
 echo "  Cockpit:  http://127.0.0.1:${PORT}/   (login: admin / ${DEMO_PASSWORD:-admin}; operators: operator-a, operator-b)"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -25,8 +25,10 @@ def test_database_url() -> str:
 
 
 class Cluster:
-    def __init__(self, workers: int = 2, **env: str) -> None:
+    def __init__(self, workers: int = 2, *, command: str = "qcluster", args: Sequence[str] = (), **env: str) -> None:
         self.workers = workers
+        self.command = command
+        self.args = list(args)
         self.env = env
         self.process: subprocess.Popen | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="qcluster-", suffix=".log", delete=False)
@@ -40,7 +42,7 @@ class Cluster:
             **self.env,
         }
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            [sys.executable, "manage.py", self.command, *self.args],
             cwd=BASE_DIR,
             env=env,
             stdout=self.log,
