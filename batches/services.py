@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from batches.models import Batch, BatchItem, HistoricBatch
 from batches.operations import operation_for
-from batches.operations.base import BatchOperation
+from batches.operations.base import BatchOperation, Selection
 from batches.selection import items_insert
 from engine.errors import BadUserRequest
 from engine.models import HistoricJobLog, Incident, Job, JobDefinition, new_id
@@ -40,8 +40,21 @@ def job_definition_ids(batch: Batch | HistoricBatch) -> list[str]:
 # --- creation ------------------------------------------------------------------------------
 
 
-def batch_create(*, operation: BatchOperation, payload: object, user) -> Batch:
-    """Validate, freeze the selection as items, create the job definitions and the seed job."""
+class SelectionDrift(Exception):
+    """The selection resolves to other targets than the operator confirmed; the batch was not created."""
+
+    def __init__(self, confirmed: int, now: int, added: int, removed: int) -> None:
+        super().__init__(f"{confirmed} confirmed, {now} match now (+{added}, -{removed})")
+        self.confirmed, self.now, self.added, self.removed = confirmed, now, added, removed
+
+
+def batch_create(
+    *, operation: BatchOperation, payload: object, user, confirmed_targets: QuerySet | None = None
+) -> Batch:
+    """Validate, freeze the selection as items, create the job definitions and the seed job.
+
+    confirmed_targets: the target ids the operator confirmed (a one-column queryset); see _freeze_items.
+    """
     data = operation.validate(payload)
     per_seed, invocations = batch_defaults(operation.type)
     now = timezone.now()
@@ -57,9 +70,7 @@ def batch_create(*, operation: BatchOperation, payload: object, user) -> Batch:
             configuration={**operation.configuration(data), "tenantIds": visible_tenant_ids(user)},
         )
         history = _create_history(batch)
-        total = items_insert(batch.id, operation.selection(data, user))
-        if total == 0:
-            raise BadUserRequest(operation.empty_message)
+        total = _freeze_items(batch.id, operation, operation.selection(data, user), confirmed_targets)
         batch.total_items = total
         batch.total_jobs = math.ceil(total / invocations)
         batch.tenant_id = _tenant_of(operation, data, batch.id)
@@ -87,6 +98,29 @@ def batch_create(*, operation: BatchOperation, payload: object, user) -> Batch:
             **operation.operation_log_refs(data),
         )
     return batch
+
+
+def _freeze_items(
+    batch_id: str, operation: BatchOperation, selection: Selection, confirmed_targets: QuerySet | None
+) -> int:
+    """Insert the items; refuse an empty selection, and one that is not what the operator confirmed.
+
+    Both refusals raise inside the creation's transaction, so nothing of the batch is written.
+    """
+    total = items_insert(batch_id, selection)
+    if confirmed_targets is not None:
+        _check_drift(batch_id, total, confirmed_targets)
+    if total == 0:
+        raise BadUserRequest(operation.empty_message)
+    return total
+
+
+def _check_drift(batch_id: str, total: int, confirmed_targets: QuerySet) -> None:
+    """Compare the items with the confirmed targets in the database (both hold distinct ids)."""
+    confirmed = confirmed_targets.count()
+    both = BatchItem.objects.filter(batch_id=batch_id, target_id__in=confirmed_targets).count()
+    if both != total or both != confirmed:
+        raise SelectionDrift(confirmed=confirmed, now=total, added=total - both, removed=confirmed - both)
 
 
 def _create_history(batch: Batch) -> HistoricBatch:
@@ -182,7 +216,9 @@ def run_execution_job(job: Job) -> Failed | None:
         .order_by("seq")
         .values_list("target_id", "state")
     )
-    items = list(previous)
+    # In id order: a failing chunk is halved, and PostgreSQL releases the locks of a rolled-back
+    # savepoint, so each half locks again; sorted halves keep every lock in id order (engine.locking).
+    items = sorted(previous)
     failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, items, previous)
     _mark_execution_started(batch.id, started)
     if failures:

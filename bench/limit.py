@@ -17,10 +17,12 @@ from django.utils import timezone  # noqa: E402
 from engine.models import (  # noqa: E402
     ActivityInstance,
     HistoricActivityInstance,
+    HistoricIncident,
     HistoricProcessInstance,
     Incident,
     Job,
     ProcessInstance,
+    VariableInstance,
 )
 from engine.services.jobs import jobs_log_deletions  # noqa: E402
 from engine.services.runtime import close_open_activities  # noqa: E402
@@ -30,14 +32,18 @@ from engine.sql import MillisBetween  # noqa: E402
 def cancel() -> int:
     """What a cancellation batch changes, for every running instance at once: the same statements
     shapes as engine.services.lifecycle.instances_delete (history closed with durations, a deletion
-    log row per job, runtime rows removed), minus the batch's own per-item bookkeeping."""
+    log row per job, incident history closed, runtime rows and variables removed), minus the batch's
+    own per-item bookkeeping and its row locks."""
     now = timezone.now()
     when = Value(now, output_field=DateTimeField())
     running = ProcessInstance.objects.values("id")
     count = ProcessInstance.objects.count()
     close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in=running), now, canceled=True)
     jobs_log_deletions(Job.objects.filter(process_instance__isnull=False))
-    for model in (Incident, Job, ActivityInstance):
+    HistoricIncident.objects.filter(id__in=Incident.objects.filter(process_instance__isnull=False).values("id")).update(
+        state="deleted", end_time=when
+    )
+    for model in (Incident, Job, ActivityInstance, VariableInstance):
         model.objects.filter(process_instance__isnull=False)._raw_delete(connection.alias)
     HistoricProcessInstance.objects.filter(id__in=running).update(
         state="EXTERNALLY_TERMINATED", end_time=when, duration_in_millis=MillisBetween(F("start_time"), when), delete_reason="bench"
@@ -55,7 +61,9 @@ def suspend() -> int:
 
 def retries() -> int:
     count = Job.objects.update(retries=5, due_date=timezone.now().replace(year=2099))
-    Incident.objects.filter(incident_type="failedJob")._raw_delete(connection.alias)
+    resolved = Incident.objects.filter(incident_type="failedJob")
+    HistoricIncident.objects.filter(id__in=resolved.values("id")).update(state="resolved", end_time=timezone.now())
+    resolved._raw_delete(connection.alias)
     return count
 
 

@@ -244,6 +244,11 @@ BATCH = {
     },
 }
 
+# The wizard (README "Cockpit"): a destructive batch over this many targets, selected by query, asks
+# the operator to type the number before Execute; a confirmed selection expires after these hours.
+BATCH_TYPED_CONFIRMATION_THRESHOLD = env_int("BATCH_TYPED_CONFIRMATION_THRESHOLD", 1000)
+WIZARD_CONFIRMATION_HOURS = env_int("WIZARD_CONFIRMATION_HOURS", 24)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

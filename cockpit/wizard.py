@@ -2,16 +2,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from django.db.models import QuerySet
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 
 from batches.operations import ENDPOINTS
 from batches.operations.base import BatchOperation
+from batches.selection import selection_count
+from cockpit.search import camunda_date  # noqa: F401  (re-exported for cockpit.views.monitoring's date filters)
+from cockpit.search import date_filter, instance_count, instances, search_query
 from engine.errors import BadUserRequest
-from engine.models import HistoricProcessInstance, ProcessDefinition, ProcessInstance
-from engine.selectors import historic_process_instances, process_instances, visible
+from engine.models import ProcessDefinition, ProcessInstance
+from engine.selectors import visible
+
+NOTHING_TICKED = "Tick at least one instance, or apply to all instances matching the query."
+NOTHING_MATCHES = "No instances match the search; change the filters."
+NO_JOBS = "0 jobs: the selected instances have no jobs."
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,10 @@ class WizardOperation:
     verb: str
     scope: str  # "runtime" or "history": which instances the search lists
     notice: str
+    # What the batch acts on: "instance", or "job" (the jobs of the selected instances).
+    unit: str = "instance"
+    # Whether a large selection by query asks the operator to type its size before Execute.
+    destructive: bool = False
 
     @property
     def operation(self) -> BatchOperation:
@@ -34,20 +45,24 @@ OPERATIONS = {
         WizardOperation(
             "cancel", "process-instance/delete", "Cancel running process instances", "cancel", "runtime",
             "Only running process instances can be cancelled. Their history is kept and marked EXTERNALLY_TERMINATED.",
+            destructive=True,
         ),
         WizardOperation(
             "delete-history", "history/process-instance/delete", "Delete historic process instances",
             "delete the history of", "history",
             "Only finished process instances can be deleted from history; running instances are not listed.",
+            destructive=True,
         ),
         WizardOperation(
-            "retries", "process-instance/job-retries", "Set retries of jobs", "set the job retries of", "runtime",
+            "retries", "process-instance/job-retries", "Set retries of jobs", "set the retries of", "runtime",
             "Sets the retries of every job of the selected running instances; failed jobs run again and their "
             "incidents are resolved.",
+            unit="job",
         ),
         WizardOperation(
             "modify", "modification/executeAsync", "Modify process instances", "modify", "runtime",
             "Only running instances of the chosen process definition version are modified; choose the version first.",
+            destructive=True,
         ),
         WizardOperation(
             "suspend", "process-instance/suspended-async", "Suspend or activate process instances",
@@ -60,8 +75,10 @@ INSTRUCTION_ROWS = 3
 # Every field that can carry an error message next to it.
 ERROR_FIELDS = [
     "op", "version", "deleteReason", "retries", "dueDate", "suspended", "instructions", "annotation",
-    "startedAfter", "startedBefore", "filters", "selection",
+    "startedAfter", "startedBefore", "variables", "filters", "selection",
 ]
+# Errors that leave the search without a valid query: no instance is listed then.
+QUERY_ERRORS = ("filters", "variables")
 # Where a serializer error shows in the wizard.
 FIELD_OF_ERROR = {
     "processDefinitionId": "version",
@@ -78,12 +95,6 @@ def allowed_operations(user) -> list[WizardOperation]:
     return [op for op in OPERATIONS.values() if user.has_perm(op.operation.permission)]
 
 
-def camunda_date(value: str) -> str:
-    """An <input type=datetime-local> value (taken as UTC) in Camunda's date format."""
-    parsed = datetime.fromisoformat(value)
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-
-
 @dataclass
 class Draft:
     """What step 1 produced: the operation, its payload, the errors by field, and the affected count."""
@@ -93,7 +104,9 @@ class Draft:
     payload: dict = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     query: dict = field(default_factory=dict)
-    count: int = 0
+    data: dict = field(default_factory=dict)  # the payload as the operation's serializer validated it
+    count: int = 0  # instances selected
+    jobs: int | None = None  # for job operations: the jobs of those instances
     definition: ProcessDefinition | None = None
 
     @property
@@ -113,16 +126,27 @@ def build_draft(params: QueryDict, user) -> Draft:
             draft.errors["op"] = "Choose one of the operations offered."
         return draft
     draft.definition = _definition(params, user)
-    draft.query = _search_query(op, params, draft)
+    draft.query = search_query(op, params, draft.definition, draft.errors)
     draft.payload = _payload(op, params, draft)
     _validate(draft)
     if not draft.errors:
-        draft.count = _count(draft, user)
-        if draft.count == 0 and draft.by_ids:
-            draft.errors["selection"] = "Tick at least one instance, or apply to all instances matching the query."
-        elif draft.count == 0:
-            draft.errors["selection"] = "No instances match the search; change the filters."
+        _count(draft, user)
     return draft
+
+
+def _count(draft: Draft, user) -> None:
+    draft.count = instance_count(draft.op, draft.payload, draft.query, user)
+    if draft.count == 0:
+        draft.errors["selection"] = NOTHING_TICKED if draft.by_ids else NOTHING_MATCHES
+    elif draft.op.unit == "job":
+        # The operation's own selection (as Execute resolves it), counted without freezing it.
+        try:
+            draft.jobs = selection_count(draft.op.operation.selection(draft.data, user))
+        except BadUserRequest as exc:
+            draft.errors["selection"] = str(exc)
+            return
+        if draft.jobs == 0:
+            draft.errors["selection"] = NO_JOBS
 
 
 def _definition(params: QueryDict, user) -> ProcessDefinition | None:
@@ -130,46 +154,6 @@ def _definition(params: QueryDict, user) -> ProcessDefinition | None:
     if not definition_id:
         return None
     return visible(ProcessDefinition, user).filter(id=definition_id).first()
-
-
-def _date_filter(params: QueryDict, name: str, draft: Draft) -> str | None:
-    value = params.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return camunda_date(value)
-    except ValueError:
-        draft.errors[name] = "Enter a date and time like 2026-11-22T14:00."
-        return None
-
-
-def _search_query(op: WizardOperation, params: QueryDict, draft: Draft) -> dict:
-    """The filter form in Camunda query parameter names (runtime or historic query)."""
-    get = lambda name: params.get(name, "").strip()  # noqa: E731
-    history = op.scope == "history"
-    query: dict = {"finished": True} if history else {}
-    if get("key"):
-        query["processDefinitionKey"] = get("key")
-    if draft.definition is not None:
-        query["processDefinitionId"] = draft.definition.id
-    elif op.key == "modify":
-        draft.errors["version"] = "Choose the process definition version to modify."
-    if get("businessKey"):
-        query["processInstanceBusinessKeyLike" if history else "businessKeyLike"] = f"%{get('businessKey')}%"
-    if get("activity") and not history:
-        query["activityIdIn"] = [get("activity")]
-    if get("tenant"):
-        query["tenantIdIn"] = [get("tenant")]
-    state = get("state")
-    if state and state in ({"completed", "externallyTerminated"} if history else {"active", "suspended"}):
-        query[state] = True
-    if params.get("withIncident") and not history:
-        query["withIncident"] = True
-    for name in ("startedAfter", "startedBefore"):
-        value = _date_filter(params, name, draft)
-        if value:
-            query[name] = value
-    return query
 
 
 def _selection(op: WizardOperation, params: QueryDict, draft: Draft) -> dict:
@@ -192,7 +176,7 @@ def _payload(op: WizardOperation, params: QueryDict, draft: Draft) -> dict:
         payload.update(deleteReason=get("deleteReason") or None, failIfNotExists=False)
     elif op.key == "retries":
         payload["retries"] = _retries(get("retries"), draft)
-        due = _date_filter(params, "dueDate", draft)
+        due = date_filter(params, "dueDate", draft.errors)
         if due:
             payload["dueDate"] = due
     elif op.key == "suspend":
@@ -229,7 +213,7 @@ def _validate(draft: Draft) -> None:
     if draft.errors:
         return
     try:
-        draft.op.operation.validate(draft.payload)
+        draft.data = draft.op.operation.validate(draft.payload)
     except ValidationError as exc:
         for name, messages in _flatten(exc.detail).items():
             draft.errors.setdefault(FIELD_OF_ERROR.get(name, name), messages)
@@ -252,21 +236,11 @@ def _messages(value) -> list[str]:
     return [str(value)]
 
 
-def matches(draft: Draft, user):
-    """The instances the search finds (the same query the payload carries)."""
-    if draft.op is None or "filters" in draft.errors:
+def matches(draft: Draft, user) -> QuerySet:
+    """The instances the search finds (the same query the payload carries), newest first."""
+    if draft.op is None or any(name in draft.errors for name in QUERY_ERRORS):
         return ProcessInstance.objects.none()
     try:
-        if draft.op.scope == "history":
-            return historic_process_instances(user, draft.query).order_by("-start_time", "id")
-        return process_instances(user, draft.query).select_related("process_definition").order_by("-start_time", "id")
+        return instances(draft.op, draft.query, user).order_by("-start_time", "id")
     except BadUserRequest:
         return ProcessInstance.objects.none()
-
-
-def _count(draft: Draft, user) -> int:
-    if draft.by_ids:
-        ids = next(iter(v for k, v in draft.payload.items() if k.endswith("Ids") or k == "processInstances"))
-        model = HistoricProcessInstance if draft.op.scope == "history" else ProcessInstance
-        return visible(model, user).filter(id__in=ids).count()
-    return matches(draft, user).count()

@@ -1,6 +1,7 @@
 """Camunda's variable filters ({name, operator, value}) as typed SQL conditions on the variable rows."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from django.db.models import Exists, Model, OuterRef, Q
@@ -53,6 +54,8 @@ def _condition(param: str, item: object) -> VariableCondition:
         raise BadUserRequest(BAD_OPERATOR.format(operator=operator))
     if isinstance(value, (dict, list)):
         raise BadUserRequest(f"{param}: the value of variable filter '{item['name']}' must be a string, number, boolean or null")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
+        raise BadUserRequest(f"{param}: the value of variable filter '{item['name']}' is not a finite number a variable can hold")
     if operator in ORDERING and (value is None or isinstance(value, bool)):
         raise BadUserRequest(NO_ORDERING.format(label=ORDERING[operator]))
     if operator == "like" and (value is None or isinstance(value, bool)):
@@ -118,6 +121,13 @@ def _compare(op: str, typed: Q, column: str, value: object) -> Q:
     if op == "neq":
         return ~(typed & Q(**{f"{column}__exact": value}))
     return typed & Q(**{f"{column}__{OPERATORS[op]}": value})
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond a double
+        return False
 
 
 def _is_date(value: str) -> bool:

@@ -9,11 +9,16 @@ from django.db.models import Model, Q, QuerySet
 from rest_framework import serializers
 
 from engine.errors import BadUserRequest
+from engine.models import ProcessInstance
 from engine.query import MAX_LIST_LENGTH, QuerySpec
-from engine.selectors import query
+from engine.selectors import query, visible
 from engine.services.lifecycle import ChunkResult
 
 NOT_VISIBLE = "not found (or not visible to the batch's creator)"
+# Eligibility sentences: (for one target, for several), after the number ("3 are not running …").
+NOT_RUNNING_SKIPPED = ("is not running and will be skipped", "are not running and will be skipped")
+
+Sentence = tuple[str, str]
 
 
 @dataclass
@@ -68,6 +73,18 @@ class InstanceQueries(serializers.Serializer):
         return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
 
 
+def ineligible(count: int, sentence: Sentence) -> list[tuple[str, int]]:
+    """One group of targets the batch will skip or fail, worded for its count; nothing when it is empty."""
+    if not count:
+        return []
+    return [(sentence[0] if count == 1 else sentence[1], count)]
+
+
+def running_among(targets: QuerySet, user) -> QuerySet:
+    """The running instances (visible to user) among target ids; the others are skipped as not running."""
+    return visible(ProcessInstance, user).filter(pk__in=targets)
+
+
 def run_query(spec: QuerySpec, model: type[Model], user, value: Mapping) -> QuerySet:
     return query(spec, model, user, value, from_body=True, in_batch=True).order_by()
 
@@ -96,6 +113,14 @@ class BatchOperation:
 
     def selection(self, data: dict, user) -> Selection:
         raise NotImplementedError
+
+    def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
+        """(sentence, count) for each group of frozen targets the batch will skip or fail, before it runs.
+
+        targets: the target ids as a one-column queryset; count set-based, never load them. The
+        sentences must say what apply() will do to those targets. Default: every target is eligible.
+        """
+        return []
 
     def configuration(self, data: dict) -> dict:
         """What the execution jobs need, stored on the batch as JSON."""

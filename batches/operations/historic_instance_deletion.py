@@ -1,11 +1,15 @@
 """historic-instance-deletion: delete finished historic instances (POST /history/process-instance/delete)."""
+from django.db.models import QuerySet
 from rest_framework import serializers
 
-from batches.operations.base import BatchOperation, Selection, check_query, id_list, query_field, run_query
+from batches.operations.base import BatchOperation, Selection, check_query, id_list, ineligible, query_field, run_query
 from engine.errors import BadUserRequest
 from engine.models import HistoricProcessInstance
 from engine.selectors import HISTORIC_PROCESS_INSTANCE, visible
 from engine.services.lifecycle import historic_instances_delete
+
+STILL_RUNNING = ("is still running and will be skipped", "are still running and will be skipped")
+NO_HISTORY = ("has no history to delete and will be skipped", "have no history to delete and will be skipped")
 
 
 class HistoricInstanceDeletionSerializer(serializers.Serializer):
@@ -46,6 +50,14 @@ class HistoricInstanceDeletion(BatchOperation):
         if missing:
             shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
             raise BadUserRequest(f"historicProcessInstanceIds: no historic process instance found with id: {shown}")
+
+    def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
+        # historic_instances_delete skips ids without history and instances that have not ended.
+        history = visible(HistoricProcessInstance, user).filter(pk__in=targets)
+        return [
+            *ineligible(history.filter(end_time__isnull=True).count(), STILL_RUNNING),
+            *ineligible(targets.count() - history.count(), NO_HISTORY),
+        ]
 
     def configuration(self, data: dict) -> dict:
         return {"deleteReason": data.get("deleteReason"), "failIfNotExists": data["failIfNotExists"]}

@@ -1,7 +1,18 @@
 """instance-deletion: cancel running process instances (POST /process-instance/delete)."""
+from django.db.models import QuerySet
 from rest_framework import serializers
 
-from batches.operations.base import BatchOperation, Selection, check_query, id_list, query_field, run_query
+from batches.operations.base import (
+    NOT_RUNNING_SKIPPED,
+    BatchOperation,
+    Selection,
+    check_query,
+    id_list,
+    ineligible,
+    query_field,
+    run_query,
+    running_among,
+)
 from engine.models import ProcessInstance
 from engine.selectors import PROCESS_INSTANCE
 from engine.services.lifecycle import instances_delete
@@ -33,6 +44,10 @@ class InstanceDeletion(BatchOperation):
         if data.get("processInstanceQuery") is not None:
             sources.append(run_query(PROCESS_INSTANCE, ProcessInstance, user, data["processInstanceQuery"]))
         return Selection(ids=data.get("processInstanceIds") or [], sources=sources)
+
+    def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
+        # instances_delete skips what does not run; it cancels suspended instances too.
+        return ineligible(targets.count() - running_among(targets, user).count(), NOT_RUNNING_SKIPPED)
 
     def configuration(self, data: dict) -> dict:
         return {

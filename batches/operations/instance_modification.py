@@ -1,8 +1,11 @@
 """instance-modification: move tokens of many instances (POST /modification/executeAsync)."""
 from django.db import transaction
+from django.db.models import QuerySet
 from rest_framework import serializers
 
-from batches.operations.base import BatchOperation, InstanceQueries, Selection, id_list
+from batches.operations.base import (
+    NOT_RUNNING_SKIPPED, BatchOperation, InstanceQueries, Selection, id_list, ineligible, running_among,
+)
 from batches.operations.suspension import instance_selection
 from engine.errors import BadUserRequest, NotFound
 from engine.locking import instances_lock
@@ -11,6 +14,8 @@ from engine.services.lifecycle import NOT_RUNNING, ChunkResult
 from engine.services.modification import instance_modify, validate_instructions
 
 OTHER_DEFINITION = "instance belongs to another process definition"
+SUSPENDED_WILL_FAIL = ("is suspended and will fail", "are suspended and will fail")
+OTHER_VERSION = ("belongs to another version and will be skipped", "belong to another version and will be skipped")
 
 
 class ModificationSerializer(InstanceQueries):
@@ -51,6 +56,17 @@ class InstanceModification(BatchOperation):
 
     def selection(self, data: dict, user) -> Selection:
         return instance_selection(data, user)
+
+    def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
+        # apply() skips what does not run, then (instance_modify) skips another definition's instance
+        # before it refuses a suspended one, which fails the item: so only this version's suspended fail.
+        running = running_among(targets, user)
+        this_version = running.filter(process_definition_id=data["processDefinitionId"])
+        return [
+            *ineligible(this_version.filter(suspended=True).count(), SUSPENDED_WILL_FAIL),
+            *ineligible(running.count() - this_version.count(), OTHER_VERSION),
+            *ineligible(targets.count() - running.count(), NOT_RUNNING_SKIPPED),
+        ]
 
     def configuration(self, data: dict) -> dict:
         return {

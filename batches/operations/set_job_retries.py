@@ -1,10 +1,12 @@
 """set-job-retries: POST /job/retries (jobs) and POST /process-instance/job-retries (jobs of instances)."""
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from rest_framework import serializers
 
-from batches.operations.base import BatchOperation, InstanceQueries, Selection, check_query, id_list, query_field, run_query
+from batches.operations.base import (
+    BatchOperation, InstanceQueries, Selection, check_query, id_list, ineligible, query_field, run_query,
+)
 from engine.models import HistoricProcessInstance, Job, ProcessInstance
 from engine.query import format_date, parse_date
 from engine.selectors import HISTORIC_PROCESS_INSTANCE, JOB, PROCESS_INSTANCE, visible
@@ -12,6 +14,7 @@ from engine.services.jobs import jobs_set_retries
 from engine.services.lifecycle import ChunkResult
 
 JOB_NOT_FOUND = "job does not exist any more"
+NO_JOB = ("no longer exists and will be skipped", "no longer exist and will be skipped")
 
 
 class RetriesField(serializers.IntegerField):
@@ -64,6 +67,10 @@ class SetJobRetries(BatchOperation):
         if data.get("jobQuery") is not None:
             sources.append(run_query(JOB, Job, user, data["jobQuery"]))
         return Selection(ids=data.get("jobIds") or [], sources=sources)
+
+    def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
+        # jobs_set_retries skips jobs that are gone; it sets the retries of suspended jobs too.
+        return ineligible(targets.count() - visible(Job, user).filter(pk__in=targets).count(), NO_JOB)
 
     def configuration(self, data: dict) -> dict:
         due: datetime | None = data.get("dueDate")

@@ -1,7 +1,10 @@
 """instance-update-suspension-state: suspend or activate instances (POST /process-instance/suspended-async)."""
+from django.db.models import QuerySet
 from rest_framework import serializers
 
-from batches.operations.base import BatchOperation, InstanceQueries, Selection, id_list, run_query
+from batches.operations.base import (
+    NOT_RUNNING_SKIPPED, BatchOperation, InstanceQueries, Selection, id_list, ineligible, run_query, running_among,
+)
 from engine.models import HistoricProcessInstance, ProcessInstance
 from engine.selectors import HISTORIC_PROCESS_INSTANCE, PROCESS_INSTANCE
 from engine.services.lifecycle import instances_set_suspended
@@ -10,6 +13,8 @@ NO_SELECTOR = (
     "Either processInstanceIds, processInstanceQuery or historicProcessInstanceQuery should be set to update "
     "the suspension state."
 )
+ALREADY_SUSPENDED = ("is already suspended (nothing to change)", "are already suspended (nothing to change)")
+ALREADY_ACTIVE = ("is already active (nothing to change)", "are already active (nothing to change)")
 
 
 class SuspensionSerializer(InstanceQueries):
@@ -48,6 +53,15 @@ class Suspension(BatchOperation):
 
     def selection(self, data: dict, user) -> Selection:
         return instance_selection(data, user)
+
+    def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
+        # instances_set_suspended skips what does not run and sets the state again on the others.
+        running = running_among(targets, user)
+        already = running.filter(suspended=data["suspended"]).count()
+        return [
+            *ineligible(targets.count() - running.count(), NOT_RUNNING_SKIPPED),
+            *ineligible(already, ALREADY_SUSPENDED if data["suspended"] else ALREADY_ACTIVE),
+        ]
 
     def configuration(self, data: dict) -> dict:
         return {"suspended": data["suspended"]}

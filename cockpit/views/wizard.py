@@ -1,26 +1,34 @@
 """The three wizard steps: define (GET, state in the URL), confirm (GET) and execute (POST), results."""
 from __future__ import annotations
 
-import json
-import uuid
-
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import ValidationError
 
-from batches.services import batch_create
-from cockpit.models import WizardSubmission
+from batches.services import SelectionDrift, batch_create
+from cockpit.confirmation import (
+    CONFIRMATION_GONE,
+    confirm_context,
+    selection_consume,
+    selection_freeze,
+    selection_lock,
+    selection_of,
+    selection_renew,
+    typed_error,
+)
+from cockpit.models import ConfirmedSelection, WizardSubmission
+from cockpit.search import INCIDENT_TYPES, VARIABLE_OPERATORS, variable_rows
 from cockpit.wizard import ERROR_FIELDS, INSTRUCTION_ROWS, OPERATIONS, allowed_operations, build_draft, matches
 from engine.errors import EngineError
-from engine.rest.errors import drf_message
 from engine.models import ProcessDefinition
-from engine.services.modification import INSTRUCTION_TYPES
+from engine.rest.errors import drf_message
 from engine.selectors import visible
+from engine.services.modification import INSTRUCTION_TYPES
 from engine.tenancy import visible_tenant_ids
-from rest_framework.exceptions import ValidationError
 
 PAGE_SIZE = 20
 
@@ -51,6 +59,9 @@ def define(request: HttpRequest) -> HttpResponse:
         "versions": visible(ProcessDefinition, request.user).order_by("key", "-version"),
         "tenants": visible_tenant_ids(request.user),
         "instruction_rows": _instruction_rows(request),
+        "variable_rows": variable_rows(request.GET),
+        "variable_operators": VARIABLE_OPERATORS,
+        "incident_types": INCIDENT_TYPES,
         "activities": _activities(draft.definition),
         "query_string": request.GET.urlencode(),
         "field_errors": [(name, draft.errors.get(name, "")) for name in ERROR_FIELDS],
@@ -86,57 +97,104 @@ def _activities(definition: ProcessDefinition | None) -> dict[str, list[str]]:
 @login_required
 @require_GET
 def confirm(request: HttpRequest) -> HttpResponse:
+    """Step 2: freeze what the payload selects now; Execute runs on exactly that or says what changed."""
     draft = build_draft(request.GET, request.user)
     if not draft.valid:
         return redirect(_step1_url(request.GET.urlencode()))
-    return render(
-        request,
-        "cockpit/confirm.html",
-        {
-            "draft": draft,
-            "payload_json": json.dumps(draft.payload, indent=2),
-            "token": uuid.uuid4().hex,
-            "back_url": _step1_url(request.GET.urlencode()),
-            "query_string": request.GET.urlencode(),
-        },
-    )
+    params = request.GET.urlencode()
+    try:
+        selection = selection_freeze(op=draft.op, payload=draft.payload, params=params, user=request.user)
+    except (EngineError, ValidationError):  # step 1 shows the reason next to its field
+        return redirect(_step1_url(params))
+    return _confirm_page(request, selection)
+
+
+def _confirm_page(request: HttpRequest, selection: ConfirmedSelection, **extra) -> HttpResponse:
+    """The confirm page; also Execute's answer when it needs a second confirmation (200, so htmx swaps it)."""
+    context = confirm_context(selection, request.user, **extra)
+    context.update(back_url=_step1_url(selection.params), query_string=selection.params)
+    return render(request, "cockpit/confirm.html", context)
 
 
 @login_required
 @require_POST
 def execute(request: HttpRequest) -> HttpResponse:
-    """Create the batch from exactly the payload shown, through the REST endpoint's service."""
+    """Create the batch from the confirmed payload, through the REST endpoint's service, on the confirmed set."""
     token = request.POST.get("token", "")
-    op = OPERATIONS.get(request.POST.get("op", ""))
-    if not token or len(token) > 64 or op is None:
-        return HttpResponseBadRequest("token and op are required")
-    existing = WizardSubmission.objects.filter(token=token, user=request.user).first()
-    if existing:  # a second click on Execute: show what the first one did
+    if not token or len(token) > 64:
+        return HttpResponseBadRequest("token is required")
+    selection = selection_of(token, request.user)
+    if selection is None:
+        return _spent(request, token)
+    typed = request.POST.get("typed_count", "")[:64]
+    error = typed_error(selection, typed)
+    if error:
+        return _confirm_page(request, selection, typed=typed, error=error)
+    try:
+        return _create(request, selection)
+    except SelectionDrift as drift:
+        return _renewed(request, selection, drift)
+
+
+def _spent(request: HttpRequest, token: str) -> HttpResponse:
+    """A token without its selection: a second click shows what the first did; else it expired or is not yours."""
+    if WizardSubmission.objects.filter(token=token, user=request.user).exists():
         return redirect("wizard-result", token=token)
+    back_url = _step1_url(request.POST.get("params", "")[:8000])
+    return render(request, "cockpit/result.html", {"error": CONFIRMATION_GONE, "back_url": back_url}, status=409)
+
+
+def _renewed(request: HttpRequest, selection: ConfirmedSelection, drift: SelectionDrift) -> HttpResponse:
+    """Nothing was created: freeze the selection again and ask for a second confirmation."""
+    try:
+        fresh = selection_renew(selection, request.user)
+    except (EngineError, ValidationError) as exc:
+        context = {"error": _error_text(exc), "back_url": _step1_url(selection.params)}
+        return render(request, "cockpit/result.html", context)
+    return _confirm_page(request, fresh, drift=drift)
+
+
+def _create(request: HttpRequest, selection: ConfirmedSelection) -> HttpResponse:
+    op = OPERATIONS[selection.operation]
+    token = selection.token
     submission = WizardSubmission(
-        token=token, user=request.user, operation=op.key, path=op.path, params=request.POST.get("params", "")[:8000]
+        token=token, user=request.user, operation=op.key, path=op.path, params=selection.params
     )
     try:
-        payload = json.loads(request.POST.get("payload", ""))
         with transaction.atomic():
+            if not selection_lock(selection):  # a concurrent click used it while this one waited
+                return _spent(request, token)
             if op not in allowed_operations(request.user):
                 raise PermissionError(f"You may not {op.verb} instances (permission {op.operation.permission}).")
-            batch = batch_create(operation=op.operation, payload=payload, user=request.user)
+            batch = batch_create(
+                operation=op.operation,
+                payload=selection.payload,
+                user=request.user,
+                confirmed_targets=selection.targets(),
+            )
             submission.batch_id = batch.id
             submission.save(force_insert=True)
+            selection_consume(selection)
     except IntegrityError:  # the same token committed by a concurrent click
         return redirect("wizard-result", token=token)
     except (ValueError, EngineError, ValidationError, PermissionError) as exc:
         submission.error = _error_text(exc)
-        submission.save(force_insert=True)
+        _record_error(submission, selection)
     return redirect("wizard-result", token=token)
+
+
+def _record_error(submission: WizardSubmission, selection: ConfirmedSelection) -> None:
+    try:
+        with transaction.atomic():
+            submission.save(force_insert=True)
+            selection_consume(selection)
+    except IntegrityError:  # a concurrent click recorded this token first
+        pass
 
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return drf_message(exc.detail)
-    if isinstance(exc, json.JSONDecodeError):
-        return "The payload is not valid JSON."
     return str(exc)
 
 
@@ -147,5 +205,10 @@ def result(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "cockpit/result.html",
-        {"submission": submission, "op": OPERATIONS.get(submission.operation), "back_url": _step1_url(submission.params)},
+        {
+            "submission": submission,
+            "error": submission.error,
+            "op": OPERATIONS.get(submission.operation),
+            "back_url": _step1_url(submission.params),
+        },
     )

@@ -4,9 +4,13 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from batches.models import Batch, HistoricBatch
+from batches.models import Batch, BatchItem, HistoricBatch
+from batches.operations.instance_modification import SUSPENDED_WILL_FAIL
+from cockpit.confirmation import DRIFT, TYPED_WRONG
 from engine.models import HistoricProcessInstance, Job, ProcessInstance
+from engine.services.lifecycle import instances_delete, instances_set_suspended
 from engine.services.modification import instance_modify
+from engine.services.runtime import task_complete
 from tests.browser.conftest import shot
 from tests.support.factories import deploy, start
 
@@ -81,7 +85,7 @@ def test_set_retries_of_failed_jobs(page, cluster):
     page.select_option("#key", "retry")
     page.fill("#retries", "0")
     page.fill("#dueDate", "2031-05-01T10:00")
-    go_next_and_execute(page, "retries", "You are about to set the job retries of 1 instance")
+    go_next_and_execute(page, "retries", "You are about to set the retries of 1 job (of 1 instance)")
     assert Job.objects.get(process_instance_id=instance.id).due_date.year == 2031
 
 
@@ -119,7 +123,8 @@ def test_suspend_instances(page, cluster):
 
 def test_validation_keeps_next_disabled_and_back_keeps_every_entry(page, live_server):
     definition = deploy(key="valid")
-    start(definition)
+    instance = start(definition)
+    task_complete(task_id=instance.tokens.get().id)  # a job to set the retries of
     choose_operation(page, "retries")
     page.select_option("#key", "valid")
     expect(page.locator("#next")).to_be_disabled()
@@ -174,3 +179,78 @@ def test_the_page_works_without_javascript(browser, live_server, admin_user):
     tab.click("#execute")
     assert tab.locator("#batch-id").is_visible()
     context.close()
+
+
+def test_a_selection_that_changed_is_shown_and_needs_a_second_confirmation(page, live_server):
+    definition = deploy(key="moving")
+    ids = [start(definition, business_key=f"M-{i}").id for i in range(3)]
+    choose_operation(page, "cancel")
+    page.select_option("#key", "moving")
+    expect(page.locator("#match-count")).to_have_text("3")
+    page.click("#next")
+    expect(page.locator("#summary")).to_have_text("You are about to cancel 3 instances.")
+    late = start(definition, business_key="M-late").id  # meanwhile, one instance starts and one ends
+    instances_delete(instance_ids=[ids[0]], delete_reason=None)
+    page.click("#execute")
+    expect(page.locator("#drift")).to_contain_text(DRIFT.format(confirmed=3, now=3, added=1, removed=1))
+    expect(page.locator("#summary")).to_have_text("You are about to cancel 3 instances.")
+    shot(page, "drift-confirm")
+    assert not Batch.objects.exists()
+    page.click("#execute")
+    expect(page.locator("#batch-id")).to_be_visible()
+    assert set(BatchItem.objects.values_list("target_id", flat=True)) == {ids[1], ids[2], late}
+
+
+def test_the_confirm_page_says_which_instances_will_fail(page, live_server):
+    definition = deploy(key="stuck")
+    ids = [start(definition).id for _ in range(3)]
+    instances_set_suspended(instance_ids=ids[:1], suspended=True)
+    choose_operation(page, "modify")
+    page.select_option("#version", definition.id)
+    expect(page.locator("select[name=ins_id] option[value=task]").first).to_be_attached()  # the body re-rendered
+    page.locator("select[name=ins_type]").nth(0).select_option("cancel")
+    page.locator("select[name=ins_id]").nth(0).select_option("task")
+    expect(page.locator("#match-count")).to_have_text("3")
+    page.click("#next")
+    expect(page.locator("#summary")).to_have_text(f"You are about to modify 3 instances; 1 {SUSPENDED_WILL_FAIL[0]}.")
+    shot(page, "eligibility-confirm")
+
+
+def test_a_large_cancellation_asks_for_the_number_of_instances(page, live_server, settings):
+    settings.BATCH_TYPED_CONFIRMATION_THRESHOLD = 2
+    definition = deploy(key="many")
+    for _ in range(3):
+        start(definition)
+    page.goto("/cockpit/batch/operation/confirm?op=cancel&key=many")
+    expect(page.locator("label[for=typed_count]")).to_contain_text("(3)")
+    page.fill("#typed_count", "2")
+    page.click("#execute")
+    expect(page.locator("#error-typed_count")).to_have_text(TYPED_WRONG.format(units="instances", count="3"))
+    shot(page, "typed-confirmation-error")
+    assert not Batch.objects.exists()
+    page.fill("#typed_count", "3")
+    page.click("#execute")
+    expect(page.locator("#batch-id")).to_be_visible()
+    assert Batch.objects.get().total_items == 3
+
+
+def test_the_variable_filter_narrows_the_live_count(page, live_server):
+    definition = deploy(key="amounts")
+    for amount in (500, 5000, 7000):
+        start(definition, amount=amount)
+    choose_operation(page, "cancel")
+    page.select_option("#key", "amounts")
+    expect(page.locator("#match-count")).to_have_text("3")
+    page.fill("#var-name-1", "amount")
+    page.select_option("#var-op-1", "gt")
+    page.fill("#var-value-1", "1000")
+    expect(page.locator("#match-count")).to_have_text("2")
+    page.select_option("#var-op-1", "like")
+    expect(page.locator("#error-variables")).to_have_text("Only string values can be used with 'like' condition")
+    expect(page.locator("#next")).to_be_disabled()
+    page.select_option("#var-op-1", "lteq")
+    expect(page.locator("#match-count")).to_have_text("1")
+    expect(page.locator("#error-variables")).to_be_empty()
+    shot(page, "variable-filter")
+    page.click("#next")
+    expect(page.locator("#summary")).to_have_text("You are about to cancel 1 instance.")

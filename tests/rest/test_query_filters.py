@@ -303,3 +303,9 @@ def test_job_filters(api, world):
 )
 def test_bad_job_filters_are_400s(api, world, params, message):
     assert_error(api.get(f"{R}/job", params), 400, "InvalidRequestException", message)
+
+
+def test_a_number_beyond_a_double_is_a_400_not_a_500(api, world):
+    body = '{"variables": [{"name": "amount", "operator": "gt", "value": 1' + "0" * 400 + "}]}"
+    response = api.post(f"{R}/process-instance", body, content_type="application/json")
+    assert_error(response, 400, "InvalidRequestException", "not a finite number")
