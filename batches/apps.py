@@ -8,6 +8,6 @@ class BatchesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from batches.services import register_handlers
+        from batches.execution import register_handlers
 
         register_handlers()

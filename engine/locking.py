@@ -8,7 +8,7 @@ acts on:
 2. the ``ProcessInstance`` rows it changes, ``SELECT … FOR UPDATE`` ordered by id;
 3. then the rows that belong to those instances (their jobs in id order, tokens, incidents,
    variables, history rows), which nobody changes without holding the instance;
-4. batch rows last (``Batch`` then ``HistoricBatch``, see batches.services).
+4. batch rows last (``Batch`` then ``HistoricBatch``, see batches.execution).
 
 A writer that finds an instance row missing once it holds the lock knows the instance has
 ended: the row is deleted in the same transaction that closes its history. History-only

@@ -13,7 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from batches.models import Batch, BatchItem, HistoricBatch
 from batches.selectors import item_counts_for, with_statistics
-from batches.services import batch_delete, batch_set_suspended, item_counts
+from batches.execution import item_counts
+from batches.services import batch_delete, batch_set_suspended
 from cockpit.wizard import camunda_date
 from engine.errors import NotFound
 from engine.models import Job, JobDefinition

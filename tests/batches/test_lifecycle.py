@@ -4,7 +4,8 @@ from django.utils import timezone
 
 from batches.models import Batch, BatchItem, HistoricBatch
 from batches.selectors import with_statistics
-from batches.services import SEED_JOB, batch_delete, batch_set_suspended, run_seed_job
+from batches.execution import SEED_JOB, run_seed_job
+from batches.services import batch_delete, batch_set_suspended
 from engine.errors import BadUserRequest
 from engine.models import HistoricActivityInstance, HistoricJobLog, HistoricProcessInstance, Incident, Job, UserOperationLogEntry
 from engine.services.jobs import job_execute, jobs_set_retries
@@ -141,7 +142,7 @@ def test_a_failing_item_fails_the_job_keeps_the_rest_and_a_retry_completes_it(cr
 
 
 def test_deleting_a_failed_job_lets_the_monitor_finish_with_failures(create, batch_sizes):
-    from batches.services import batch_complete_if_done
+    from batches.execution import batch_complete_if_done
     from engine.services.jobs import jobs_delete
 
     batch_sizes(per_seed=10, invocations=5)
@@ -249,7 +250,7 @@ def test_halving_isolates_exactly_the_failing_items_of_a_large_chunk(create, bat
 
 def test_live_item_counters_always_equal_the_items(create, batch_sizes):
     from batches.selectors import item_counts_for
-    from batches.services import item_counts
+    from batches.execution import item_counts
 
     batch_sizes(per_seed=10, invocations=3)
     definition = deploy()

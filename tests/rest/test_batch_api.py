@@ -74,7 +74,7 @@ def test_set_job_retries_by_jobs_and_by_process(api):
     failed_job = job_of(first)
     created(api, "job/retries", {"jobIds": [failed_job.id], "retries": 5})
     from engine.services.jobs import job_execute
-    from batches.services import SEED_JOB
+    from batches.execution import SEED_JOB
 
     for job in Job.objects.filter(job_type__in=[SEED_JOB, "set-job-retries"]):
         job_execute(job.id, owner="t")

@@ -1,0 +1,244 @@
+"""Batch job handlers: the seed job, the execution jobs (chunks of items), the monitor, and completion."""
+from __future__ import annotations
+
+import traceback
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from batches.models import Batch, BatchItem, HistoricBatch
+from batches.operations import operation_for
+from batches.operations.base import BatchOperation
+from engine.models import Incident, Job, JobDefinition, new_id
+from engine.services.incidents import incidents_remove
+from engine.services.jobs import Failed, Reschedule, job_create, jobs_create_bulk, register_job_handler
+from engine.services.lifecycle import ChunkResult
+
+SEED_JOB = "batch-seed-job"
+MONITOR_JOB = "batch-monitor-job"
+
+
+def job_definition_ids(batch: Batch | HistoricBatch) -> list[str]:
+    return [batch.seed_job_definition_id, batch.monitor_job_definition_id, batch.batch_job_definition_id]
+
+
+# --- the three job handlers ----------------------------------------------------------------------
+
+
+def run_seed_job(job: Job) -> Reschedule | None:
+    """Create the next batchJobsPerSeed execution jobs; reschedule until all exist, then start the monitor."""
+    batch = Batch.objects.select_for_update().filter(id=job.handler_configuration["batchId"]).first()
+    if batch is None:
+        return None
+    count = min(batch.batch_jobs_per_seed, batch.total_jobs - batch.jobs_created)
+    definition = JobDefinition.objects.get(id=batch.batch_job_definition_id)
+    size = batch.invocations_per_batch_job
+    jobs_create_bulk(
+        [
+            Job(
+                id=new_id(),
+                job_definition=definition,
+                job_type=batch.type,
+                handler_configuration={"batchId": batch.id, "first": k * size, "last": (k + 1) * size},
+                retries=settings.ENGINE["DEFAULT_JOB_RETRIES"],
+                tenant_id=batch.tenant_id,
+            )
+            for k in range(batch.jobs_created, batch.jobs_created + count)
+        ]
+    )
+    batch.jobs_created += count
+    batch.save(update_fields=["jobs_created"])
+    now = timezone.now()
+    if batch.jobs_created < batch.total_jobs:
+        return Reschedule(due_date=now)
+    job_create(
+        job_type=MONITOR_JOB,
+        job_definition=JobDefinition.objects.get(id=batch.monitor_job_definition_id),
+        handler_configuration={"batchId": batch.id},
+        due_date=now + timedelta(seconds=settings.BATCH["POLL_SECONDS"]),
+        tenant_id=batch.tenant_id,
+    )
+    return None
+
+
+def run_execution_job(job: Job) -> Failed | None:
+    """Apply the operation to this job's unfinished items; keep what succeeded, fail on item errors."""
+    batch = Batch.objects.filter(id=job.handler_configuration["batchId"]).first()
+    if batch is None:
+        return None
+    started = timezone.now()
+    config = job.handler_configuration
+    previous = dict(
+        BatchItem.objects.filter(batch_id=batch.id, seq__gte=config["first"], seq__lt=config["last"])
+        .exclude(state__in=[BatchItem.SUCCEEDED, BatchItem.SKIPPED])
+        .order_by("seq")
+        .values_list("target_id", "state")
+    )
+    # In id order: a failing chunk is halved, and PostgreSQL releases the locks of a rolled-back
+    # savepoint, so each half locks again; sorted halves keep every lock in id order (engine.locking).
+    items = sorted(previous)
+    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, items, previous)
+    _mark_execution_started(batch.id, started)
+    if failures:
+        target, exc = failures[0]
+        message = f"{len(failures)} of {len(items)} items failed; first {target}: {exc}"
+        return Failed(message=message, stacktrace="".join(traceback.format_exception(exc)))
+    batch_complete_if_done(batch.id, finishing_job_id=job.id)
+    return None
+
+
+def run_monitor_job(job: Job) -> Reschedule | None:
+    """The safety net: complete the batch if nothing is left, else look again after batchPollTime."""
+    if batch_complete_if_done(job.handler_configuration["batchId"], finishing_job_id=job.id):
+        return None
+    if not Batch.objects.filter(id=job.handler_configuration["batchId"]).exists():
+        return None
+    return Reschedule(due_date=timezone.now() + timedelta(seconds=settings.BATCH["POLL_SECONDS"]))
+
+
+def _lock_batch(batch_id: str) -> Batch | None:
+    """Lock the runtime batch row. The lock order is: the job's own row, then Batch, then HistoricBatch.
+
+    Completion, the monitor and deletion lock Batch before they write HistoricBatch, so a chunk
+    locks Batch before it writes the historic counters. It does that at the end of its chunk, so
+    chunks still run in parallel and only their last statements queue. (With the opposite order,
+    two workers deadlocked on PostgreSQL in most multi-chunk batches, and one lost a second to
+    deadlock detection: bench/RESULTS.md.)
+    """
+    return Batch.objects.select_for_update().filter(id=batch_id).first()
+
+
+def _mark_execution_started(batch_id: str, started) -> None:
+    """executionStartTime is when the first execution job started, written under the batch lock."""
+    batch = _lock_batch(batch_id)
+    if batch is not None and (batch.execution_start_time is None or batch.execution_start_time > started):
+        Batch.objects.filter(id=batch_id).update(execution_start_time=started)
+        HistoricBatch.objects.filter(id=batch_id).update(execution_start_time=started)
+
+
+def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, targets: list[str], previous: dict):
+    """The whole chunk set-based; if that raises, halve it (savepoints) until the failing items are isolated.
+
+    A chunk with k failing items of n costs about k·log2(n) extra attempts instead of n. A database
+    error (deadlock, lost connection, "database is locked") is not an item's fault: it fails the
+    whole job, which is retried like any failed job, instead of marking items FAILED.
+    """
+    if not targets:
+        return []
+    try:
+        with transaction.atomic():
+            result = operation.run_chunk(targets, configuration)
+            _record(batch_id, result, previous)
+        return []
+    except (OperationalError, InterfaceError):
+        raise  # the database, not an item (deadlock, lost connection, locked): the job fails and is retried whole
+    except Exception as exc:  # recorded on the item below, and on the job through Failed
+        if len(targets) == 1:
+            BatchItem.objects.filter(batch_id=batch_id, target_id=targets[0]).update(
+                state=BatchItem.FAILED, detail=(str(exc) or type(exc).__name__)[:4000], updated_at=timezone.now()
+            )
+            _count_moves(batch_id, previous, targets, BatchItem.FAILED)
+            return [(targets[0], exc)]
+    middle = len(targets) // 2
+    return _run_items(operation, configuration, batch_id, targets[:middle], previous) + _run_items(
+        operation, configuration, batch_id, targets[middle:], previous
+    )
+
+
+COUNTERS = {
+    BatchItem.SUCCEEDED: "items_succeeded",
+    BatchItem.SKIPPED: "items_skipped",
+    BatchItem.FAILED: "items_failed",
+    BatchItem.PENDING: "items_pending",
+}
+
+
+def _count_moves(batch_id: str, previous: dict, targets, new_state: str) -> None:
+    """Keep the historic batch's item counters current, so statistics never count items."""
+    moves: dict[str, int] = {}
+    for target in targets:
+        old = previous.get(target, BatchItem.PENDING)
+        if old != new_state:
+            moves[old] = moves.get(old, 0) - 1
+            moves[new_state] = moves.get(new_state, 0) + 1
+        previous[target] = new_state
+    changes = {COUNTERS[state]: F(COUNTERS[state]) + n for state, n in moves.items() if n}
+    if changes:
+        _lock_batch(batch_id)
+        HistoricBatch.objects.filter(id=batch_id).update(**changes)
+
+
+def _record(batch_id: str, result: ChunkResult, previous: dict) -> None:
+    _count_moves(batch_id, previous, result.changed, BatchItem.SUCCEEDED)
+    _count_moves(batch_id, previous, result.skipped, BatchItem.SKIPPED)
+    now = timezone.now()
+    items = BatchItem.objects.filter(batch_id=batch_id)
+    if result.changed:
+        items.filter(target_id__in_ids=set(result.changed)).update(state=BatchItem.SUCCEEDED, detail=None, updated_at=now)
+    by_reason: dict[str, list[str]] = {}
+    for target, reason in result.skipped.items():
+        by_reason.setdefault(reason, []).append(target)
+    for reason, targets in by_reason.items():
+        items.filter(target_id__in_ids=set(targets)).update(state=BatchItem.SKIPPED, detail=reason, updated_at=now)
+
+
+# --- completion ----------------------------------------------------------------------------------
+
+
+def batch_complete_if_done(batch_id: str, *, finishing_job_id: str | None = None) -> bool:
+    """End the batch when every execution job exists no more. The row lock orders concurrent last jobs."""
+    batch = Batch.objects.select_for_update().filter(id=batch_id).first()
+    if batch is None or batch.jobs_created < batch.total_jobs:
+        return False
+    remaining = Job.objects.filter(job_definition_id=batch.batch_job_definition_id)
+    if finishing_job_id:
+        remaining = remaining.exclude(id=finishing_job_id)
+    if remaining.exists():
+        return False
+    batch_end(batch, canceled=False)
+    return True
+
+
+def item_counts(batch_id: str) -> dict[str, int]:
+    counts = dict(
+        BatchItem.objects.filter(batch_id=batch_id).values_list("state").annotate(n=Count("id")).values_list("state", "n")
+    )
+    return {state: counts.get(state, 0) for state in BatchItem.STATES}
+
+
+def batch_end(batch: Batch, *, canceled: bool) -> None:
+    counts = item_counts(batch.id)
+    if canceled:
+        final = HistoricBatch.CANCELED
+    elif counts[BatchItem.FAILED] or counts[BatchItem.PENDING]:
+        final = HistoricBatch.COMPLETED_WITH_FAILURES
+    else:
+        final = HistoricBatch.COMPLETED
+    HistoricBatch.objects.filter(id=batch.id).update(
+        end_time=timezone.now(),
+        final_state=final,
+        items_succeeded=counts[BatchItem.SUCCEEDED],
+        items_skipped=counts[BatchItem.SKIPPED],
+        items_failed=counts[BatchItem.FAILED],
+        items_pending=counts[BatchItem.PENDING],
+    )
+    batch_runtime_remove(batch)
+
+
+def batch_runtime_remove(batch: Batch) -> None:
+    definitions = job_definition_ids(batch)
+    incidents_remove(Incident.objects.filter(job_definition_id__in=definitions), resolved=False)
+    JobDefinition.objects.filter(id__in=definitions).delete()  # its jobs go with it
+    Batch.objects.filter(id=batch.id).delete()
+
+
+def register_handlers() -> None:
+    register_job_handler(SEED_JOB, run_seed_job)
+    register_job_handler(MONITOR_JOB, run_monitor_job)
+    from batches.operations import REGISTRY
+
+    for batch_type in REGISTRY:
+        register_job_handler(batch_type, run_execution_job)
