@@ -11,23 +11,25 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SQLITE_PATH = Path("/tmp/cockpit-bench.sqlite3")
-PG_URL = "postgres://postgres@127.0.0.1:5432/cockpit_bench"
+PG_DATABASE = "cockpit_bench"
+PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_DATABASE}"
 PASSWORD = "bench-password"
 
 
-def database_url(kind: str) -> str:
-    return f"sqlite:///{SQLITE_PATH}" if kind == "sqlite" else PG_URL
+def database_url(kind: str, database: str = PG_DATABASE) -> str:
+    return f"sqlite:///{SQLITE_PATH}" if kind == "sqlite" else f"postgres://postgres@127.0.0.1:5432/{database}"
 
 
-def base_env(kind: str, **extra: str) -> dict[str, str]:
+def base_env(kind: str, database: str = PG_DATABASE, **extra: str) -> dict[str, str]:
     env = {
         **os.environ,
-        "DATABASE_URL": database_url(kind),
+        "DATABASE_URL": database_url(kind, database),
         "DJANGO_SECRET_KEY": "bench-secret-key",
         "DJANGO_SECURE_COOKIES": "false",
         "DJANGO_SETTINGS_MODULE": "cockpit.settings",
@@ -42,7 +44,7 @@ def base_env(kind: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def fresh_database(kind: str) -> None:
+def fresh_database(kind: str, database: str = PG_DATABASE) -> None:
     if kind == "sqlite":
         for suffix in ("", "-wal", "-shm"):
             Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
@@ -50,8 +52,8 @@ def fresh_database(kind: str) -> None:
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS cockpit_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE cockpit_bench")
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
 
 
 def manage(env: dict, *args: str) -> str:
@@ -61,10 +63,10 @@ def manage(env: dict, *args: str) -> str:
     return result.stdout
 
 
-def prepare(kind: str, instances: int) -> dict:
+def prepare(kind: str, instances: int, database: str = PG_DATABASE) -> dict:
     """A fresh database with migrations, demo users and `instances` demo instances."""
-    env = base_env(kind)
-    fresh_database(kind)
+    env = base_env(kind, database)
+    fresh_database(kind, database)
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "collectstatic", "--noinput", "-v0")  # the login page links hashed static files
     manage(env, "load_demo_data", "--instances", str(instances), "--password", PASSWORD)
@@ -72,27 +74,50 @@ def prepare(kind: str, instances: int) -> dict:
 
 
 class Servers:
-    """gunicorn and one qcluster on the bench database; stopped on exit."""
+    """gunicorn and `clusters` worker nodes on the bench database; stopped on exit.
 
-    def __init__(self, env: dict, port: int = 8765, workers: int = 2) -> None:
+    Each node is `manage.py workers`, as `make run` starts it: the q2 cluster under its supervisor
+    (README "Supervised workers"). cluster_env(i) adds environment variables for the i-th node
+    (e.g. its own application_name).
+    """
+
+    def __init__(
+        self,
+        env: dict,
+        port: int = 8765,
+        workers: int = 2,
+        *,
+        clusters: int = 1,
+        cluster_env: Callable[[int], dict] | None = None,
+        web_workers: int = 2,
+        log_prefix: str = "cockpit-bench",
+    ) -> None:
         self.env = {**env, "Q_WORKERS": str(workers)}
         self.port = port
+        self.clusters_wanted = clusters
+        self.cluster_env = cluster_env or (lambda i: {})
+        self.web_workers = web_workers
+        self.log_prefix = log_prefix
         self.web = self.cluster = None
+        self.clusters: list[subprocess.Popen] = []
 
-    @staticmethod
-    def _log(name: str):
-        """Server output goes to /tmp/cockpit-bench-<name>.log (read it when a run fails)."""
-        return open(f"/tmp/cockpit-bench-{name}.log", "w")  # noqa: SIM115  (closed with the process)
+    def _log(self, name: str):
+        """Server output goes to /tmp/<log_prefix>-<name>.log (read it when a run fails)."""
+        return open(f"/tmp/{self.log_prefix}-{name}.log", "w")  # noqa: SIM115  (closed with the process)
 
     def __enter__(self) -> Servers:
         self.web = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "cockpit.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "2"],
+            [PYTHON, "-m", "gunicorn", "cockpit.wsgi", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", str(self.web_workers)],
             cwd=ROOT, env=self.env, stdout=self._log("web"), stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self.cluster = subprocess.Popen(
-            [PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=self.env,
-            stdout=self._log("cluster"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        for i in range(self.clusters_wanted):
+            self.clusters.append(subprocess.Popen(
+                [PYTHON, "manage.py", "workers"], cwd=ROOT, env={**self.env, **self.cluster_env(i)},
+                stdout=self._log("cluster" if i == 0 else f"cluster{i + 1}"), stderr=subprocess.STDOUT,
+                start_new_session=True,
+            ))
+        self.cluster = self.clusters[0] if self.clusters else None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -101,13 +126,13 @@ class Servers:
             except OSError:
                 time.sleep(0.3)
         self.__exit__(None, None, None)
-        raise RuntimeError("the web server did not start; see /tmp/cockpit-bench-web.log")
+        raise RuntimeError(f"the web server did not start; see /tmp/{self.log_prefix}-web.log")
 
     def __exit__(self, *exc) -> None:
-        for process in (self.cluster, self.web):
+        for process in (*self.clusters, self.web):
             if process and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in (self.cluster, self.web):
+        for process in (*self.clusters, self.web):
             if process:
                 try:
                     process.wait(timeout=20)
