@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -254,7 +254,15 @@ def _run_locked_job(job_id: str, owner: str) -> str:
 def _failed(job_id: str, owner: str, exc: Exception) -> str:
     logger.info("job %s failed: %s", job_id, exc)
     message = str(exc) or type(exc).__name__
-    job_record_failure(job_id, owner=owner, message=message, stacktrace="".join(traceback.format_exception(exc)))
+    stacktrace = "".join(traceback.format_exception(exc))
+    try:
+        job_record_failure(job_id, owner=owner, message=message, stacktrace=stacktrace)
+    except (OperationalError, InterfaceError):
+        # The failure was the connection itself (a terminated backend): record it on a new one.
+        # Should that fail too, the job's lock expires and the sweep runs it again; nothing is lost.
+        if not connection.in_atomic_block:  # a q2 worker runs jobs outside any transaction
+            connection.close()
+        job_record_failure(job_id, owner=owner, message=message, stacktrace=stacktrace)
     return "failed"
 
 

@@ -107,3 +107,50 @@ def test_job_creation_enqueues_one_q2_task_after_commit(django_capture_on_commit
     assert OrmQ.objects.count() == 1
     job.refresh_from_db()
     assert job.enqueued_at is not None
+
+
+def test_a_failure_is_recorded_on_a_new_connection_when_the_old_one_died(monkeypatch):
+    from django.db import OperationalError
+
+    from engine.services import jobs as executor
+
+    instance = start(deploy(), fail=True)
+    instance_modify(instance_id=instance.id, instructions=[{"type": "startBeforeActivity", "activityId": "service"}])
+    job = job_of(instance)
+    record = executor.job_record_failure
+    calls = []
+
+    def dead_then_fine(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("terminating connection due to administrator command")
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(executor, "job_record_failure", dead_then_fine)
+    assert job_execute(job.id, owner="w") == "failed"
+    job.refresh_from_db()
+    assert len(calls) == 2 and job.retries == 2 and job.lock_owner is None
+
+
+def test_a_deadlock_victim_runs_again_at_once_and_loses_no_retry(monkeypatch):
+    from django.db import OperationalError
+
+    from engine.services.jobs import JOB_HANDLERS
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    instance = start(deploy())
+    instance_modify(instance_id=instance.id, instructions=[{"type": "startBeforeActivity", "activityId": "service"}])
+    job = job_of(instance)
+    original, attempts = JOB_HANDLERS["async-continuation"], []
+
+    def victim_once(job):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+        return original(job)
+
+    monkeypatch.setitem(JOB_HANDLERS, "async-continuation", victim_once)
+    assert job_execute(job.id, owner="w") == "succeeded"
+    assert len(attempts) == 2 and not Job.objects.filter(id=job.id).exists()
