@@ -60,14 +60,15 @@ def _to_bool(name: str, raw: object) -> bool:
     raise invalid(name, raw)
 
 
-def _to_int(name: str, raw: object) -> int:
+def _to_int(name: str, raw: object, low: int = 0, high: int = MAX_INT) -> int:
+    """A whole number within Java's type: Integer (0 … 2³¹−1 for Camunda's counts) or Long."""
     if isinstance(raw, bool):
         raise invalid(name, raw)
     try:
         value = int(raw)
     except (TypeError, ValueError):
         raise invalid(name, raw) from None
-    if value < 0 or value > MAX_INT:  # Camunda's parameters are Java Integers
+    if value < low or value > high:
         raise invalid(name, raw)
     return value
 
@@ -89,21 +90,9 @@ def _to_list(name: str, raw: object, from_body: bool) -> list[str]:
     return items
 
 
-def _to_long(name: str, raw: object) -> int:
-    if isinstance(raw, bool):
-        raise invalid(name, raw)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise invalid(name, raw) from None
-    if not -(2**63) <= value < 2**63:  # a Java Long
-        raise invalid(name, raw)
-    return value
-
-
 CONVERTERS: dict[str, Callable[[str, object, bool], object]] = {
     "str": lambda n, r, b: _to_str(n, r),
-    "long": lambda n, r, b: _to_long(n, r),
+    "long": lambda n, r, b: _to_int(n, r, -(2**63), 2**63 - 1),
     "list": _to_list,
     "bool": lambda n, r, b: _to_bool(n, r),
     "int": lambda n, r, b: _to_int(n, r),

@@ -8,7 +8,7 @@ from batches.models import Batch
 from batches.operations import ENDPOINTS
 from batches.services import batch_create
 from engine.models import HistoricProcessInstance, Job, ProcessInstance, UserOperationLogEntry
-from engine.services.lifecycle import instances_set_suspended
+from tests.cockpit.test_monitoring import failing_batch
 from tests.rest.test_engine_api import failed_instance
 from tests.support.factories import deploy, run_jobs, start
 
@@ -19,20 +19,6 @@ R = "/engine-rest"
 def entries(**filters) -> list[tuple]:
     rows = UserOperationLogEntry.objects.filter(**filters).order_by("property")
     return [(e.operation_type, e.entity_type, e.category, e.property, e.org_value, e.new_value, e.user_id) for e in rows]
-
-
-def failing_batch(user) -> Batch:
-    """A modification batch whose only execution job failed for good (its instance is suspended)."""
-    definition = deploy()
-    stuck = start(definition)
-    instances_set_suspended(instance_ids=[stuck.id], suspended=True)
-    batch = batch_create(
-        operation=ENDPOINTS["modification/executeAsync"],
-        payload={"processDefinitionId": definition.id, "processInstanceIds": [stuck.id], "instructions": [{"type": "cancel", "activityId": "task"}]},
-        user=user,
-    )
-    run_jobs()
-    return batch
 
 
 # --- batch creation (REST; the wizard calls the same service, tests/cockpit) ----------------
@@ -148,7 +134,7 @@ def retry_all_from_admin(api, client, batch):
 @pytest.mark.parametrize("place", [retry_all_from_rest, retry_all_from_cockpit, retry_all_from_admin])
 def test_retrying_the_failed_jobs_of_a_batch_leaves_the_same_entry_from_rest_cockpit_and_admin(api, client, admin_user, place):
     client.force_login(admin_user)
-    batch = failing_batch(admin_user)
+    batch, _ = failing_batch(admin_user)
     failed = Job.objects.get(job_definition_id=batch.batch_job_definition_id, retries=0)
     place(api, client, batch)
     assert Job.objects.get(id=failed.id).retries == 1
@@ -182,7 +168,7 @@ def test_suspending_a_batch_leaves_the_same_entry_from_rest_cockpit_and_admin(ap
 
 def test_retrying_or_deleting_one_failed_job_from_the_cockpit_is_the_rest_call(client, admin_user):
     client.force_login(admin_user)
-    batch = failing_batch(admin_user)
+    batch, _ = failing_batch(admin_user)
     job = Job.objects.get(job_definition_id=batch.batch_job_definition_id, retries=0)
     client.post(f"/cockpit/batch/{batch.id}/retry", {"job_id": job.id})
     assert entries(job_id=job.id) == [("SetJobRetries", "Job", "Operator", "retries", "0", "1", admin_user.username)]
