@@ -68,9 +68,11 @@ class QCluster:
         if not self.supervised:
             return self.root
         found = children_of(self.root)
-        node = found[0] if found else None
+        if not found:
+            return None  # between a stopped node and its replacement
+        node = found[0]
         if node != self.node:  # a new node (first seen, or restarted by the supervisor): forget its tree
-            self.restarts += self.node is not None and node is not None
+            self.restarts += self.node is not None
             self.node, self.aux = node, set()
         return node
 
