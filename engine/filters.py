@@ -12,12 +12,10 @@ from engine.models import (
     HistoricActivityInstance,
     HistoricIncident,
     HistoricJobLog,
-    HistoricVariableInstance,
-    Incident,
     Job,
     ProcessDefinition,
-    VariableInstance,
 )
+from engine.services.jobs import due_q
 from engine.variable_filters import VariableCondition, variables_condition
 
 Condition = Callable[..., Q]
@@ -64,30 +62,26 @@ def active_activities(ids: list[str]) -> Q:
     return exists(ActivityInstance, activity_id__in=ids)
 
 
-def runtime_incident(field: str, lookup: str = "") -> Condition:
-    return lambda value: exists(Incident, **{f"{field}{lookup}": value})
+def incident(model: type[Model], field: str, lookup: str = "") -> Condition:
+    """Instances with an incident (runtime Incident, or HistoricIncident) whose field matches."""
+    return lambda value: exists(model, **{f"{field}{lookup}": value})
 
 
-def runtime_variables(conditions: list[VariableCondition], **ignore_case: bool) -> Q:
-    return variables_condition(VariableInstance, conditions, **_case(ignore_case))
+def variables(model: type[Model]) -> Condition:
+    """Camunda's `variables` on VariableInstance (runtime) or HistoricVariableInstance rows."""
 
+    def apply(conditions: list[VariableCondition], **ignore_case: bool) -> Q:
+        return variables_condition(
+            model,
+            conditions,
+            names_ignore_case=bool(ignore_case.get("variableNamesIgnoreCase")),
+            values_ignore_case=bool(ignore_case.get("variableValuesIgnoreCase")),
+        )
 
-def _case(flags: dict[str, bool]) -> dict[str, bool]:
-    return {
-        "names_ignore_case": bool(flags.get("variableNamesIgnoreCase")),
-        "values_ignore_case": bool(flags.get("variableValuesIgnoreCase")),
-    }
+    return apply
 
 
 # --- historic instances -----------------------------------------------------------------
-
-
-def historic_variables(conditions: list[VariableCondition], **ignore_case: bool) -> Q:
-    return variables_condition(HistoricVariableInstance, conditions, **_case(ignore_case))
-
-
-def historic_incident(field: str, lookup: str = "") -> Condition:
-    return lambda value: exists(HistoricIncident, **{f"{field}{lookup}": value})
 
 
 def incident_status(value: str) -> Q:
@@ -142,9 +136,7 @@ def without_tenant(value: bool) -> Q:
 
 def executable_jobs(value: bool) -> Q:
     """Retries left and due (no due date, or one in the past): Camunda's `executable`."""
-    if not value:
-        return Q()
-    return Q(retries__gt=0) & (Q(due_date__isnull=True) | Q(due_date__lte=timezone.now()))
+    return Q(retries__gt=0) & due_q(timezone.now()) if value else Q()
 
 
 def acquired_jobs(value: bool) -> Q:

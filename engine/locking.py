@@ -4,7 +4,8 @@ Every writer of a process instance (batch chunks of every type, the job executor
 single-instance REST calls) takes, inside its transaction and before it reads the state it
 acts on:
 
-1. its own job row, if it runs as a job (the executor holds it while the handler runs);
+1. a batch job its own job row (the executor holds it while the handler runs; a process job's
+   row is one of its instance's jobs, so the executor takes it after the instance, as in 3.);
 2. the ``ProcessInstance`` rows it changes, ``SELECT … FOR UPDATE`` ordered by id;
 3. then the rows that belong to those instances (their jobs in id order, tokens, incidents,
    variables, history rows), which nobody changes without holding the instance;

@@ -11,12 +11,14 @@ from engine.errors import BadUserRequest
 from engine.models import (
     HistoricIncident,
     HistoricProcessInstance,
+    HistoricVariableInstance,
     Incident,
     Job,
     JobDefinition,
     ProcessDefinition,
     ProcessInstance,
     UserOperationLogEntry,
+    VariableInstance,
 )
 from engine.query import Param, QuerySpec, parse_conditions
 from engine.variable_filters import parse_variables
@@ -84,10 +86,10 @@ PROCESS_INSTANCE = QuerySpec(
         "active": Param("bool", lambda v, suspended=False: Q(suspended=False) if v and not suspended else Q(), uses=("suspended",)),
         "suspended": Param("bool", f.flag(suspended=True)),
         "withIncident": Param("bool", lambda v: f.exists(Incident) if v else Q()),
-        "incidentId": Param("str", f.runtime_incident("id")),
-        "incidentType": Param("str", f.runtime_incident("incident_type")),
-        "incidentMessage": Param("str", f.runtime_incident("incident_message")),
-        "incidentMessageLike": Param("str", f.runtime_incident("incident_message", "__like")),
+        "incidentId": Param("str", f.incident(Incident, "id")),
+        "incidentType": Param("str", f.incident(Incident, "incident_type")),
+        "incidentMessage": Param("str", f.incident(Incident, "incident_message")),
+        "incidentMessageLike": Param("str", f.incident(Incident, "incident_message", "__like")),
         # No call activities and no CMMN: every instance is a root and a leaf, none has a super or sub instance.
         "rootProcessInstances": Param("bool", f.every_instance),
         "leafProcessInstances": Param("bool", f.every_instance),
@@ -98,7 +100,7 @@ PROCESS_INSTANCE = QuerySpec(
         "superCaseInstance": Param("str", f.no_instance),
         "subCaseInstance": Param("str", f.no_instance),
         "processDefinitionWithoutTenantId": Param("bool", f.flag(process_definition__tenant_id__isnull=True)),
-        "variables": Param(parse_variables, f.runtime_variables, uses=CASE),
+        "variables": Param(parse_variables, f.variables(VariableInstance), uses=CASE),
         **VARIABLE_MODIFIERS,
         # Ours, beside Camunda's parameters: the wizard's started before/after filters on running instances.
         "startedBefore": Param("date", "start_time__lte"),
@@ -162,11 +164,11 @@ HISTORIC_PROCESS_INSTANCE = QuerySpec(
         "withJobsRetrying": Param("bool", f.jobs_retrying),
         "withIncidents": Param("bool", lambda v: f.exists(HistoricIncident) if v else Q()),
         "withRootIncidents": Param("bool", lambda v: f.exists(HistoricIncident) if v else Q()),  # every incident is a root cause here
-        "incidentIdIn": Param("list", f.historic_incident("id", "__in")),
-        "incidentType": Param("str", f.historic_incident("incident_type")),
+        "incidentIdIn": Param("list", f.incident(HistoricIncident, "id", "__in")),
+        "incidentType": Param("str", f.incident(HistoricIncident, "incident_type")),
         "incidentStatus": Param("str", f.incident_status),
-        "incidentMessage": Param("str", f.historic_incident("incident_message")),
-        "incidentMessageLike": Param("str", f.historic_incident("incident_message", "__like")),
+        "incidentMessage": Param("str", f.incident(HistoricIncident, "incident_message")),
+        "incidentMessageLike": Param("str", f.incident(HistoricIncident, "incident_message", "__like")),
         "startedBefore": Param("date", "start_time__lte"),
         "startedAfter": Param("date", "start_time__gte"),
         "finishedBefore": Param("date", "end_time__lte"),
@@ -180,7 +182,7 @@ HISTORIC_PROCESS_INSTANCE = QuerySpec(
         "activeActivityIdIn": Param("list", f.open_activities),
         "activityIdIn": Param("list", f.active_activities),
         **{name: Param("bool", f.flag(state=state)) for name, state in HISTORIC_STATES.items()},
-        "variables": Param(parse_variables, f.historic_variables, uses=CASE),
+        "variables": Param(parse_variables, f.variables(HistoricVariableInstance), uses=CASE),
         **VARIABLE_MODIFIERS,
         **TENANT_PARAMS,
     },

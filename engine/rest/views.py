@@ -19,7 +19,12 @@ from engine.rest import dtos
 from engine.rest.base import CamundaView, reject_nul
 from engine.rest.schema import ARRAY, DATE_PATTERN, TEXT
 from engine.services.deployment import deployment_create
-from engine.services.instance_actions import historic_instance_delete, instance_delete, instance_set_suspended
+from engine.services.instance_actions import (
+    historic_instance_delete,
+    instance_delete,
+    instance_not_found,
+    instance_set_suspended,
+)
 from engine.services.job_actions import job_definition_set_retries, job_delete, job_not_found, job_set_retries
 from engine.services.modification import instance_modify
 from engine.services.runtime import instance_start, task_complete
@@ -166,7 +171,7 @@ class ProcessInstanceDetail(CamundaView):
         instance = visible(ProcessInstance, request.user).filter(pk=pk).first()
         try:
             if instance is None:
-                raise NotFound(f"No process instance found for id '{pk}': processInstance is null")
+                raise NotFound(instance_not_found(pk))
             instance_delete(instance=instance, delete_reason=request.query_params.get("deleteReason"), user_id=request.user.get_username())
         except NotFound:
             if fail_if_missing:

@@ -228,13 +228,17 @@ def is_conflict(exc: BaseException) -> bool:
     return sqlstate in {"40P01", "40001", "55P03"} or "database is locked" in str(exc)
 
 
+def _own_job_lock(job_id: str, owner: str) -> Job | None:
+    """The job this worker holds, row-locked, its instance locked first (engine.locking); None if lost."""
+    instance_id = Job.objects.filter(id=job_id).values_list("process_instance_id", flat=True).first()
+    if instance_id:
+        instance_lock(instance_id)
+    return Job.objects.select_for_update(of=("self",)).select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
+
+
 def _run_locked_job(job_id: str, owner: str) -> str:
     with transaction.atomic():
-        # The rule of engine.locking: a process job's instance first, then the job row.
-        instance_id = Job.objects.filter(id=job_id).values_list("process_instance_id", flat=True).first()
-        if instance_id:
-            instance_lock(instance_id)
-        job = Job.objects.select_for_update(of=("self",)).select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
+        job = _own_job_lock(job_id, owner)
         if job is None:
             return "lock-lost"
         if job.suspended:  # suspended while it waited for the lock: leave it for activation
@@ -286,10 +290,7 @@ def _finish_job(job: Job, outcome: Reschedule | None) -> None:
 def job_record_failure(job_id: str, *, owner: str, message: str, stacktrace: str) -> None:
     message = message[:4000]
     with transaction.atomic():
-        instance_id = Job.objects.filter(id=job_id).values_list("process_instance_id", flat=True).first()
-        if instance_id:
-            instance_lock(instance_id)  # the incident belongs to the instance: lock it first (engine.locking)
-        job = Job.objects.select_for_update(of=("self",)).select_related("job_definition").filter(id=job_id, lock_owner=owner).first()
+        job = _own_job_lock(job_id, owner)  # an incident may follow: it belongs to the instance
         if job is None:
             return
         job.retries = max(job.retries - 1, 0)
