@@ -10,7 +10,6 @@ from rest_framework.exceptions import ValidationError
 from batches.operations import ENDPOINTS
 from batches.operations.base import BatchOperation
 from batches.selection import selection_count
-from cockpit.search import camunda_date  # noqa: F401  (re-exported for cockpit.views.monitoring's date filters)
 from cockpit.search import date_filter, instance_count, instances, search_query
 from engine.errors import BadUserRequest
 from engine.models import ProcessDefinition, ProcessInstance

@@ -15,7 +15,7 @@ from batches.models import Batch, BatchItem, HistoricBatch
 from batches.selectors import item_counts_for, with_statistics
 from batches.execution import item_counts
 from batches.services import batch_delete, batch_set_suspended
-from cockpit.wizard import camunda_date
+from cockpit.search import camunda_date
 from engine.errors import NotFound
 from engine.models import Job, JobDefinition
 from engine.query import parse_date
