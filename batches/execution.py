@@ -132,7 +132,7 @@ def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, ta
         with transaction.atomic():
             result = operation.run_chunk(targets, configuration)
             _record(batch_id, result, previous)
-        return []
+        return [(target, ItemFailed(reason)) for target, reason in result.failed.items()]
     except (OperationalError, InterfaceError):
         raise  # the database, not an item (deadlock, lost connection, locked): the job fails and is retried whole
     except Exception as exc:  # recorded on the item below, and on the job through Failed
@@ -171,18 +171,24 @@ def _count_moves(batch_id: str, previous: dict, targets, new_state: str) -> None
         HistoricBatch.objects.filter(id=batch_id).update(**changes)
 
 
+class ItemFailed(Exception):
+    """An item the operation reported as failed (ChunkResult.failed), with its reason."""
+
+
 def _record(batch_id: str, result: ChunkResult, previous: dict) -> None:
     _count_moves(batch_id, previous, result.changed, BatchItem.SUCCEEDED)
     _count_moves(batch_id, previous, result.skipped, BatchItem.SKIPPED)
+    _count_moves(batch_id, previous, result.failed, BatchItem.FAILED)
     now = timezone.now()
     items = BatchItem.objects.filter(batch_id=batch_id)
     if result.changed:
         items.filter(target_id__in_ids=set(result.changed)).update(state=BatchItem.SUCCEEDED, detail=None, updated_at=now)
-    by_reason: dict[str, list[str]] = {}
-    for target, reason in result.skipped.items():
-        by_reason.setdefault(reason, []).append(target)
-    for reason, targets in by_reason.items():
-        items.filter(target_id__in_ids=set(targets)).update(state=BatchItem.SKIPPED, detail=reason, updated_at=now)
+    for state, reasons in ((BatchItem.SKIPPED, result.skipped), (BatchItem.FAILED, result.failed)):
+        by_reason: dict[str, list[str]] = {}
+        for target, reason in reasons.items():
+            by_reason.setdefault(reason[:4000], []).append(target)
+        for reason, targets in by_reason.items():
+            items.filter(target_id__in_ids=set(targets)).update(state=state, detail=reason, updated_at=now)
 
 
 # --- completion ----------------------------------------------------------------------------------

@@ -29,13 +29,7 @@ class Batch(models.Model):
 
     class Meta:
         ordering = ["start_time", "id"]
-        permissions = [
-            ("create_instance_deletion", "Can create batches that cancel running process instances"),
-            ("create_historic_instance_deletion", "Can create batches that delete historic process instances"),
-            ("create_set_job_retries", "Can create batches that set job retries"),
-            ("create_instance_modification", "Can create batches that modify process instances"),
-            ("create_instance_update_suspension_state", "Can create batches that suspend or activate instances"),
-        ]
+        # The create permission of each batch type comes from its operation (batches.apps).
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"

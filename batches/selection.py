@@ -13,6 +13,7 @@ from django.db.models import F, Model, QuerySet
 
 from batches.models import BatchItem
 from batches.operations.base import Selection
+from engine.errors import BadUserRequest
 
 EXPLICIT_CHUNK = 5000
 
@@ -91,3 +92,19 @@ def selection_count(selection: Selection) -> int:
     if len(queries) == 1:
         return len(explicit) + queries[0].distinct().count()
     return len(explicit) + queries[0].union(*queries[1:]).count()
+
+
+def selection_ids(selection: Selection, limit: int, too_many: str) -> list[str]:
+    """The targets of a selection as a list, for synchronous execution: at most limit, else a 400 (too_many)."""
+    found = list(dict.fromkeys(selection.ids))
+    seen = set(found)
+    for source in selection.sources:
+        for target in source.order_by("pk").values_list("pk", flat=True)[: limit + 1]:
+            if target not in seen:
+                seen.add(target)
+                found.append(target)
+        if len(found) > limit:
+            break
+    if len(found) > limit:
+        raise BadUserRequest(too_many)
+    return found

@@ -44,7 +44,7 @@ def batch_create(
 
     confirmed_targets: the target ids the operator confirmed (a one-column queryset); see _freeze_items.
     """
-    data = operation.validate(payload)
+    data = operation.validate(payload, user)
     per_seed, invocations = batch_defaults(operation.type)
     now = timezone.now()
     with transaction.atomic():

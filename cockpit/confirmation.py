@@ -42,7 +42,7 @@ def selections_expire() -> int:
 def selection_freeze(*, op: WizardOperation, payload: dict, params: str, user) -> ConfirmedSelection:
     """Resolve the payload's selection exactly as Execute will, and store its target ids (INSERT … SELECT)."""
     selections_expire()
-    data = op.operation.validate(payload)
+    data = op.operation.validate(payload, user)
     with transaction.atomic():
         selection = ConfirmedSelection.objects.create(
             token=uuid.uuid4().hex, user=user, operation=op.key, payload=payload, params=params
@@ -131,7 +131,7 @@ def summary_of(selection: ConfirmedSelection, user) -> Summary:
     op = OPERATIONS[selection.operation]
     summary = Summary(count=selection.count, unit=op.unit)
     try:
-        data = op.operation.validate(selection.payload)
+        data = op.operation.validate(selection.payload, user)
         if op.unit == "job":
             found = selection.payload.get("processInstanceQuery") or {}
             summary.instances = instance_count(op, selection.payload, found, user)

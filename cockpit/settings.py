@@ -244,6 +244,10 @@ BATCH = {
     },
 }
 
+# The synchronous forms of many-instance operations (POST /migration/execute,
+# /process-definition/{id}/restart) act on at most this many instances; more is a 400 naming the async form.
+SYNC_MAX_INSTANCES = env_int("SYNC_MAX_INSTANCES", 1000)
+
 # The wizard (README "Cockpit"): a destructive batch over this many targets, selected by query, asks
 # the operator to type the number before Execute; a confirmed selection expires after these hours.
 BATCH_TYPED_CONFIRMATION_THRESHOLD = env_int("BATCH_TYPED_CONFIRMATION_THRESHOLD", 1000)

@@ -127,7 +127,7 @@ def build_draft(params: QueryDict, user) -> Draft:
     draft.definition = _definition(params, user)
     draft.query = search_query(op, params, draft.definition, draft.errors)
     draft.payload = _payload(op, params, draft)
-    _validate(draft)
+    _validate(draft, user)
     if not draft.errors:
         _count(draft, user)
     return draft
@@ -208,11 +208,11 @@ def _retries(raw: str, draft: Draft) -> int | str | None:
         return raw  # the serializer names the field and the problem
 
 
-def _validate(draft: Draft) -> None:
+def _validate(draft: Draft, user) -> None:
     if draft.errors:
         return
     try:
-        draft.data = draft.op.operation.validate(draft.payload)
+        draft.data = draft.op.operation.validate(draft.payload, user)
     except ValidationError as exc:
         for name, messages in _flatten(exc.detail).items():
             draft.errors.setdefault(FIELD_OF_ERROR.get(name, name), messages)

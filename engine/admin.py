@@ -121,6 +121,14 @@ class HistoricVariableInstanceAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+@admin.register(m.HistoricVariableUpdate)
+class HistoricVariableUpdateAdmin(ReadOnlyAdmin):
+    list_display = ["name", "type", "text_value", "long_value", "double_value", "revision", "initial", "process_instance_id", "time"]
+    list_filter = ["type", "initial"]
+    search_fields = ["=name", "=process_instance_id"]
+    show_full_result_count = False
+
+
 @admin.register(m.HistoricIncident)
 class HistoricIncidentAdmin(ReadOnlyAdmin):
     list_display = ["id", "incident_type", "state", "activity_id", "process_instance_id", "create_time", "end_time"]

@@ -18,6 +18,7 @@ from engine.models import (
     HistoricJobLog,
     HistoricProcessInstance,
     HistoricVariableInstance,
+    HistoricVariableUpdate,
     Incident,
     Job,
     JobDefinition,
@@ -30,7 +31,7 @@ from engine.models import (
 from engine.services.deployment import deployment_create
 from engine.services.runtime import ASYNC_CONTINUATION
 from engine.services.incidents import historic_incident_for
-from engine.services.variables import variable_rows
+from engine.services.variables import variable_rows, variable_updates
 
 BPMN_DIR = Path(__file__).parent / "bpmn"
 CHUNK = 2000
@@ -90,6 +91,7 @@ class Rows:
     job_logs: list = field(default_factory=list)
     variables: list = field(default_factory=list)
     historic_variables: list = field(default_factory=list)
+    variable_updates: list = field(default_factory=list)
 
     def save(self) -> None:
         for model, rows in [
@@ -103,6 +105,7 @@ class Rows:
             (HistoricJobLog, self.job_logs),
             (VariableInstance, self.variables),
             (HistoricVariableInstance, self.historic_variables),
+            (HistoricVariableUpdate, self.variable_updates),
         ]:
             model.objects.bulk_create(rows, batch_size=CHUNK)
 
@@ -189,6 +192,7 @@ def _instance_rows(rows: Rows, n, state, plan, slots, job_definitions, started, 
     )
     runtime_variables, historic_variables = variable_rows(instance, variables, started)
     rows.historic_variables.extend(historic_variables)
+    rows.variable_updates.extend(variable_updates(historic_variables, initial=True))
     if finished:
         end_id = next(a for a, node in graph["activities"].items() if node["type"] == "endEvent")
         rows.activities.append(_history_row(definition, pid, end_id, now, now, tenant))

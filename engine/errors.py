@@ -31,3 +31,19 @@ class NotAuthorized(EngineError):
 
 class ServiceTaskFailed(EngineError):
     """A service task's behaviour failed; the job executor records it on the job."""
+
+
+class EngineRefusal(BadUserRequest):
+    """A request the engine refuses where Camunda throws a plain ProcessEngineException.
+
+    Camunda answers those with a 500; a refusal of the caller's request is a 400 here, with
+    Camunda's type and message so that clients recognise it.
+    """
+
+    type_name = "ProcessEngineException"
+
+
+class BadUserRequestException(BadUserRequest):
+    """Where Camunda's REST layer passes the engine's BadUserRequestException through as its type."""
+
+    type_name = "BadUserRequestException"

@@ -2,7 +2,9 @@
 from batches.operations.base import BatchOperation
 from batches.operations.historic_instance_deletion import HistoricInstanceDeletion
 from batches.operations.instance_deletion import InstanceDeletion
+from batches.operations.instance_migration import InstanceMigration
 from batches.operations.instance_modification import InstanceModification
+from batches.operations.instance_restart import InstanceRestart
 from batches.operations.set_job_retries import SetJobRetries, SetJobRetriesByProcess
 from batches.operations.suspension import Suspension
 
@@ -16,6 +18,8 @@ ENDPOINTS: dict[str, BatchOperation] = {
         SetJobRetriesByProcess(),
         InstanceModification(),
         Suspension(),
+        InstanceMigration(),
+        InstanceRestart(),
     ]
 }
 

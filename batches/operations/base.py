@@ -96,6 +96,7 @@ class BatchOperation:
     path: ClassVar[str]
     label: ClassVar[str]
     permission_codename: ClassVar[str]
+    permission_name: ClassVar[str]
     serializer_class: ClassVar[type[serializers.Serializer]]
     target_model: ClassVar[type[Model]]
     empty_message: ClassVar[str]
@@ -104,7 +105,8 @@ class BatchOperation:
     def permission(self) -> str:
         return f"batches.{self.permission_codename}"
 
-    def validate(self, payload: object) -> dict:
+    def validate(self, payload: object, user=None) -> dict:
+        """The payload checked as the REST call checks it (user: whose definitions and instances count)."""
         if not isinstance(payload, dict):
             raise BadUserRequest("Request body must be a JSON object")
         serializer = self.serializer_class(data=payload)

@@ -27,6 +27,7 @@ class HistoricInstanceDeletion(BatchOperation):
     path = "history/process-instance/delete"
     label = "Delete historic process instances"
     permission_codename = "create_historic_instance_deletion"
+    permission_name = "Can create batches that delete historic process instances"
     serializer_class = HistoricInstanceDeletionSerializer
     target_model = HistoricProcessInstance
     empty_message = "historicProcessInstanceIds is empty"

@@ -35,6 +35,7 @@ class InstanceDeletion(BatchOperation):
     path = "process-instance/delete"
     label = "Cancel running process instances"
     permission_codename = "create_instance_deletion"
+    permission_name = "Can create batches that cancel running process instances"
     serializer_class = InstanceDeletionSerializer
     target_model = ProcessInstance
     empty_message = "processInstanceIds is empty"

@@ -50,6 +50,7 @@ class InstanceModification(BatchOperation):
     path = "modification/executeAsync"
     label = "Modify process instances"
     permission_codename = "create_instance_modification"
+    permission_name = "Can create batches that modify process instances"
     serializer_class = ModificationSerializer
     target_model = ProcessInstance
     empty_message = "Process instance ids is empty"

@@ -58,6 +58,7 @@ class SetJobRetries(BatchOperation):
     path = "job/retries"
     label = "Set retries of jobs"
     permission_codename = "create_set_job_retries"
+    permission_name = "Can create batches that set job retries"
     serializer_class = JobRetriesSerializer
     target_model = Job
     empty_message = "jobIds is empty"

@@ -47,6 +47,7 @@ class Suspension(BatchOperation):
     path = "process-instance/suspended-async"
     label = "Suspend or activate process instances"
     permission_codename = "create_instance_update_suspension_state"
+    permission_name = "Can create batches that suspend or activate instances"
     serializer_class = SuspensionSerializer
     target_model = ProcessInstance
     empty_message = "processInstanceIds is empty"

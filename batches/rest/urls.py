@@ -3,7 +3,7 @@ from django.urls import path
 
 from batches.models import Batch, HistoricBatch
 from batches.operations import ENDPOINTS
-from batches.rest import dtos, views
+from batches.rest import dtos, sync, views
 from batches.selectors import BATCH, HISTORIC_BATCH
 from engine.rest.base import query_resource
 
@@ -12,9 +12,13 @@ HistoricBatchList, HistoricBatchCount = query_resource("HistoricBatch", HISTORIC
 
 urlpatterns = [
     *[
-        path(route, views.BatchCreate.as_view(operation=operation), name=f"batch-create-{route}")
+        path(route, views.BatchCreate.as_view(operation=operation), name="batch-create-" + route.replace("<str:", "{").replace(">", "}"))
         for route, operation in ENDPOINTS.items()
     ],
+    path("migration/generate", sync.MigrationGenerate.as_view()),
+    path("migration/validate", sync.MigrationValidate.as_view()),
+    path("migration/execute", sync.MigrationExecute.as_view()),
+    path("process-definition/<str:processDefinitionId>/restart", sync.ProcessDefinitionRestart.as_view()),
     path("batch", BatchList.as_view()),
     path("batch/count", BatchCount.as_view()),
     path("batch/statistics", views.BatchStatistics.as_view()),

@@ -30,9 +30,11 @@ class BatchCreate(CamundaView):
 
     operation: BatchOperation | None = None
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request, **path) -> Response:
         self.require(request, self.operation.permission)
-        batch = batch_create(operation=self.operation, payload=self.body(request), user=request.user)
+        # A path parameter (restart-async's process definition id) joins the payload under its name.
+        payload = {**self.body(request), **path}
+        batch = batch_create(operation=self.operation, payload=payload, user=request.user)
         return Response(dtos.batch_dto(batch))
 
 

@@ -11,7 +11,7 @@ from engine.models.history import (
 from engine.models.jobs import Job, JobDefinition
 from engine.models.runtime import ActivityInstance, Incident, ProcessInstance
 from engine.models.tenants import Tenant
-from engine.models.variables import HistoricVariableInstance, VariableInstance
+from engine.models.variables import HistoricVariableInstance, HistoricVariableUpdate, VariableInstance
 
 __all__ = [
     "ActivityInstance",
@@ -21,6 +21,7 @@ __all__ = [
     "HistoricJobLog",
     "HistoricProcessInstance",
     "HistoricVariableInstance",
+    "HistoricVariableUpdate",
     "Incident",
     "Job",
     "JobDefinition",

@@ -27,6 +27,8 @@ class HistoricProcessInstance(models.Model):
     delete_reason = models.TextField(null=True, blank=True)
     tenant_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
     state = models.CharField(max_length=32, choices=[(s, s) for s in STATES], db_index=True)
+    # Set on an instance started by a restart: the finished instance it restarted (Camunda 7.16+).
+    restarted_process_instance_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
 
     class Meta:
         ordering = ["start_time", "id"]

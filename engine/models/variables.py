@@ -61,3 +61,28 @@ class HistoricVariableInstance(TypedValueColumns):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.process_instance_id}"
+
+
+class HistoricVariableUpdate(TypedValueColumns):
+    """One write of a variable (Camunda's HistoricVariableUpdate in ACT_HI_DETAIL).
+
+    `initial` marks the values an instance started with: restarting with `initialVariables`
+    takes these, where a plain restart takes each variable's last value (HistoricVariableInstance).
+    """
+
+    id = models.CharField(max_length=ID_LENGTH, primary_key=True, default=new_id)
+    variable_instance_id = models.CharField(max_length=ID_LENGTH)
+    process_instance_id = models.CharField(max_length=ID_LENGTH)
+    process_definition_id = models.CharField(max_length=255, null=True, blank=True)
+    process_definition_key = models.CharField(max_length=255, null=True, blank=True)
+    revision = models.PositiveIntegerField(default=0)
+    time = models.DateTimeField()
+    initial = models.BooleanField(default=False)
+    tenant_id = models.CharField(max_length=64, null=True, blank=True)
+
+    class Meta:
+        ordering = ["time", "id"]
+        indexes = [models.Index(fields=["process_instance_id", "initial"], name="hist_detail_instance_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.process_instance_id} r{self.revision}"

@@ -83,6 +83,7 @@ def historic_process_instance_dto(h: HistoricProcessInstance) -> dict:
         "deleteReason": h.delete_reason,
         "tenantId": h.tenant_id,
         "state": h.state,
+        "restartedProcessInstanceId": h.restarted_process_instance_id,  # Camunda 7.22+
     }
 
 

@@ -14,8 +14,10 @@ from engine.errors import EngineError
 logger = logging.getLogger(__name__)
 
 
-def error_response(status: int, type_name: str, message: str, headers: dict | None = None) -> Response:
-    return Response({"type": type_name, "message": message, "code": None}, status=status, headers=headers)
+def error_response(
+    status: int, type_name: str, message: str, headers: dict | None = None, extra: dict | None = None
+) -> Response:
+    return Response({"type": type_name, "message": message, "code": None, **(extra or {})}, status=status, headers=headers)
 
 
 def drf_message(detail: object) -> str:
@@ -31,7 +33,8 @@ def drf_message(detail: object) -> str:
 
 def camunda_exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, EngineError):
-        return error_response(exc.status, exc.type_name, str(exc))
+        # Some carry more than the message (a migration's validationReport).
+        return error_response(exc.status, exc.type_name, str(exc), extra=getattr(exc, "extra", None))
     if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
         headers = {"WWW-Authenticate": exc.auth_header} if getattr(exc, "auth_header", None) else None
         status = 401 if headers else 403

@@ -20,6 +20,7 @@ from engine.models import (
     HistoricJobLog,
     HistoricProcessInstance,
     HistoricVariableInstance,
+    HistoricVariableUpdate,
     Incident,
     Job,
     ProcessInstance,
@@ -39,6 +40,9 @@ STILL_RUNNING = "process instance is still running; only finished instances can 
 class ChunkResult:
     changed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # id -> reason
+    # Items this operation cannot do, with the reason: FAILED items (the chunk's job fails too, as
+    # an item that raised would), while the rest of the chunk commits.
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def instances_set_suspended(*, instance_ids: list[str], suspended: bool) -> ChunkResult:
@@ -105,6 +109,7 @@ def historic_instances_delete(*, instance_ids: list[str]) -> ChunkResult:
             HistoricActivityInstance.objects.filter(process_instance_id__in_ids=ids),
             HistoricJobLog.objects.filter(process_instance_id__in_ids=ids),
             HistoricVariableInstance.objects.filter(process_instance_id__in_ids=ids),
+            HistoricVariableUpdate.objects.filter(process_instance_id__in_ids=ids),
             HistoricIncident.objects.filter(process_instance_id__in_ids=ids),
             HistoricProcessInstance.objects.filter(id__in_ids=ids),
         ):

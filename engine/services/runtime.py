@@ -237,7 +237,7 @@ def instance_start(
             tenant_id=definition.tenant_id,
             state=HistoricProcessInstance.ACTIVE,
         )
-        variables_create(instance=instance, variables=variables or {}, now=now)
+        variables_create(instance=instance, variables=variables or {}, now=now, initial=True)
         operation = Operation(instance=instance, definition=definition, now=now)
         operation.enter(definition.graph["start"])
         operation.finish()

@@ -1,10 +1,19 @@
-"""Writing and reading the typed variable rows of a process instance, with their history."""
+"""Writing and reading the typed variable rows of a process instance, with their history.
+
+Every write leaves three traces: the runtime row (VariableInstance), the variable's last value in
+history (HistoricVariableInstance) and the write itself (HistoricVariableUpdate, initial when the
+instance starts with it), which is what restarting with `initialVariables` reads.
+"""
 from __future__ import annotations
 
 from datetime import datetime
 
-from engine.models import HistoricVariableInstance, ProcessInstance, VariableInstance
+from django.db.models import Max
+
+from engine.models import HistoricVariableInstance, HistoricVariableUpdate, ProcessInstance, VariableInstance
 from engine.variables import columns_of, typed_value
+
+VALUE_COLUMNS = ("name", "type", "text_value", "long_value", "double_value")
 
 
 def variable_rows(
@@ -29,11 +38,33 @@ def variable_rows(
     return runtime, history
 
 
-def variables_create(*, instance: ProcessInstance, variables: dict, now: datetime) -> None:
-    """The variables of an instance that starts now."""
+def variable_updates(
+    history: list[HistoricVariableInstance], *, initial: bool, revisions: dict[str, int] | None = None,
+    time: datetime | None = None,
+) -> list[HistoricVariableUpdate]:
+    """The write records of historic variable rows as they are now (revision 0 unless given by row id)."""
+    return [
+        HistoricVariableUpdate(
+            variable_instance_id=row.id,
+            process_instance_id=row.process_instance_id,
+            process_definition_id=row.process_definition_id,
+            process_definition_key=row.process_definition_key,
+            revision=(revisions or {}).get(row.id, 0),
+            time=time or row.create_time,
+            initial=initial,
+            tenant_id=row.tenant_id,
+            **{column: getattr(row, column) for column in VALUE_COLUMNS},
+        )
+        for row in history
+    ]
+
+
+def variables_create(*, instance: ProcessInstance, variables: dict, now: datetime, initial: bool = False) -> None:
+    """New variables of an instance; initial: the instance starts now with them."""
     runtime, history = variable_rows(instance, variables, now)
     VariableInstance.objects.bulk_create(runtime)
     HistoricVariableInstance.objects.bulk_create(history)
+    HistoricVariableUpdate.objects.bulk_create(variable_updates(history, initial=initial))
 
 
 def variables_set(*, instance: ProcessInstance, variables: dict, now: datetime) -> None:
@@ -52,6 +83,16 @@ def variables_set(*, instance: ProcessInstance, variables: dict, now: datetime) 
         columns = columns_of(variables[name])
         VariableInstance.objects.filter(process_instance_id=instance.id, name=name).update(**columns)
         HistoricVariableInstance.objects.filter(process_instance_id=instance.id, name=name).update(**columns)
+    if existing:
+        history = list(HistoricVariableInstance.objects.filter(process_instance_id=instance.id, name__in=existing))
+        revisions = dict(
+            HistoricVariableUpdate.objects.filter(variable_instance_id__in=[h.id for h in history])
+            .order_by()
+            .values_list("variable_instance_id")
+            .annotate(top=Max("revision"))
+        )
+        following = {row.id: revisions.get(row.id, -1) + 1 for row in history}
+        HistoricVariableUpdate.objects.bulk_create(variable_updates(history, initial=False, revisions=following, time=now))
     if fresh:
         variables_create(instance=instance, variables=fresh, now=now)
 
@@ -59,3 +100,52 @@ def variables_set(*, instance: ProcessInstance, variables: dict, now: datetime) 
 def variables_of(instance_id: str) -> dict:
     """The instance's variables in Camunda's typed form: {"name": {"value": ..., "type": ...}}."""
     return {row.name: typed_value(row) for row in VariableInstance.objects.filter(process_instance_id=instance_id)}
+
+
+def historic_variables_of(instance_id: str, *, initial: bool) -> dict:
+    """A finished instance's variables in typed form: their last values, or the ones it started with."""
+    if initial:
+        rows = HistoricVariableUpdate.objects.filter(process_instance_id=instance_id, initial=True)
+    else:
+        rows = HistoricVariableInstance.objects.filter(process_instance_id=instance_id, state=HistoricVariableInstance.CREATED)
+    return {row.name: typed_value(row) for row in rows}
+
+
+
+def variables_set_many(*, instance_ids: set[str], definition, variables: dict, now: datetime) -> None:
+    """Set the same variables on many running instances, a few statements per variable name.
+
+    The caller holds the instances' row locks. Instances that have the variable get it overwritten
+    (runtime and history rows updated in one statement each); the others get new rows.
+    """
+    ids = set(instance_ids)
+    tenants = dict(ProcessInstance.objects.filter(id__in_ids=ids).values_list("id", "tenant_id"))
+    for name, entry in variables.items():
+        columns = columns_of(entry)
+        having = set(VariableInstance.objects.filter(process_instance_id__in_ids=ids, name=name).values_list("process_instance_id", flat=True))
+        VariableInstance.objects.filter(process_instance_id__in_ids=having, name=name).update(**columns)
+        history = HistoricVariableInstance.objects.filter(process_instance_id__in_ids=having, name=name)
+        history.update(**columns)
+        revisions = dict(
+            HistoricVariableUpdate.objects.filter(process_instance_id__in_ids=having, name=name)
+            .order_by()
+            .values_list("variable_instance_id")
+            .annotate(top=Max("revision"))
+        )
+        updated = list(history)
+        following = {row.id: revisions.get(row.id, -1) + 1 for row in updated}
+        fresh = [i for i in ids if i not in having]
+        VariableInstance.objects.bulk_create(
+            [VariableInstance(process_instance_id=i, name=name, tenant_id=tenants.get(i), **columns) for i in fresh]
+        )
+        created = [
+            HistoricVariableInstance(
+                process_instance_id=i, process_definition_id=definition.id, process_definition_key=definition.key,
+                name=name, create_time=now, tenant_id=tenants.get(i), **columns,
+            )
+            for i in fresh
+        ]
+        HistoricVariableInstance.objects.bulk_create(created)
+        HistoricVariableUpdate.objects.bulk_create(
+            variable_updates(updated, initial=False, revisions=following, time=now) + variable_updates(created, initial=False, time=now)
+        )
