@@ -77,6 +77,21 @@ CASES = {
         lambda d, ids: {"processInstanceIds": ids, "suspended": True},
         lambda ids: set(ProcessInstance.objects.filter(id__in=ids).values_list("suspended", flat=True)) == {True},
     ),
+    "instance-migration": (
+        "migration/executeAsync",
+        lambda d: [start(d) for _ in range(7)],
+        lambda d, ids: {"processInstanceIds": ids, "migrationPlan": {
+            "sourceProcessDefinitionId": d.id, "targetProcessDefinitionId": deploy().id,
+            "instructions": [{"sourceActivityIds": ["task"], "targetActivityIds": ["task"]}],
+        }},
+        lambda ids: set(ProcessInstance.objects.filter(id__in=ids).values_list("process_definition__version", flat=True)) == {2},
+    ),
+    "instance-restart": (
+        "process-definition/{id}/restart-async",
+        lambda d: [finished_instance(d) for _ in range(7)],
+        lambda d, ids: {"processInstanceIds": ids, "instructions": [{"type": "startBeforeActivity", "activityId": "task"}]},
+        lambda ids: HistoricProcessInstance.objects.filter(restarted_process_instance_id__in=ids, state="ACTIVE").count() == 7,
+    ),
 }
 
 
@@ -87,7 +102,7 @@ def test_every_batch_type_runs_to_completion_on_real_workers(batch_type, cluster
     path, make, payload, effect = CASES[batch_type]
     definition = deploy()
     ids = [i.id for i in make(definition)]
-    batch = create_via_rest(admin_user, path, payload(definition, ids))
+    batch = create_via_rest(admin_user, path.format(id=definition.id), payload(definition, ids))
     assert (batch["type"], batch["totalJobs"]) == (batch_type, 4)
     historic = finished(batch["id"])
     assert historic.final_state == "completed" and historic.items_succeeded == 7
