@@ -74,6 +74,10 @@ def ensure_definitions() -> dict[str, ProcessDefinition]:
         claim = (BPMN_DIR / "claim_handling.bpmn").read_bytes()
         for tenant_id in TENANTS:
             deployment_create(name="demo claims", resources=[("claim_handling.bpmn", claim)], tenant_id=tenant_id, source="demo")
+    if not ProcessDefinition.objects.filter(key="invoice", version=3).exists():
+        # The migration target of version 2 (mapped, renamed, removed and new activities); no instances.
+        name = "invoice_v3.bpmn"
+        deployment_create(name=f"demo {name}", resources=[(name, (BPMN_DIR / name).read_bytes())], source="demo")
     slots = {}
     for d in ProcessDefinition.objects.all():
         slots[f"{d.key}:{d.tenant_id or d.version}"] = d

@@ -280,3 +280,17 @@ def test_a_swap_of_two_activities_moves_both(api):
     }, format="json")
     assert response.status_code == 204, response.json()
     assert tokens(instance) == ["x"]
+
+
+def test_the_demo_invoice_versions_differ_so_that_migration_maps_renames_and_removes(api):
+    from engine.demo import ensure_definitions
+
+    slots = ensure_definitions()
+    v2, v3 = slots["invoice:2"], slots["invoice:3"]
+    generated = api.post("/engine-rest/migration/generate", {
+        "sourceProcessDefinitionId": v2.id, "targetProcessDefinitionId": v3.id}, format="json").json()
+    mapped = sorted(i["sourceActivityIds"][0] for i in generated["instructions"])
+    assert mapped == ["archiveInvoice", "assignApprover", "prepareBankTransfer", "reviewInvoice"]
+    # approveInvoice was renamed checkInvoice: the operator maps it by hand, and the plan is valid.
+    edited = {**generated, "instructions": generated["instructions"] + [instruction("approveInvoice", "checkInvoice")]}
+    assert api.post("/engine-rest/migration/validate", edited, format="json").json()["instructionReports"] == []
