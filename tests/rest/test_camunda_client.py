@@ -1,0 +1,73 @@
+"""A real Camunda 7 client (generic-camunda-client, generated from Camunda's OpenAPI) drives the API unchanged."""
+import base64
+
+import pytest
+from generic_camunda_client import (
+    ApiClient,
+    Configuration,
+    HistoricProcessInstanceApi,
+    MigrationApi,
+    MigrationExecutionDto,
+    MigrationPlanGenerationDto,
+    ProcessDefinitionApi,
+    RestartProcessInstanceDto,
+    RestartProcessInstanceModificationInstructionDto,
+)
+from generic_camunda_client.exceptions import ApiException
+
+from engine.models import HistoricProcessInstance, ProcessInstance
+from tests.batches.test_migration import V1, V2
+from tests.batches.test_restart import finished
+from tests.conftest import PASSWORD
+from tests.support.factories import deploy, run_jobs, start, tokens
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def camunda(live_server, admin_user) -> ApiClient:
+    # The client's own username/password settings send no header (its auth_settings are empty),
+    # so its users pass Basic as a default header, as here.
+    token = base64.b64encode(f"{admin_user.username}:{PASSWORD}".encode()).decode()
+    return ApiClient(Configuration(host=f"{live_server.url}/engine-rest"), header_name="Authorization", header_value=f"Basic {token}")
+
+
+def test_generate_validate_and_execute_a_migration_async(camunda):
+    v1, v2 = deploy(V1, key="mig"), deploy(V2, key="mig")
+    instances = [start(v1) for _ in range(3)]
+    api = MigrationApi(camunda)
+    plan = api.generate_migration_plan(migration_plan_generation_dto=MigrationPlanGenerationDto(
+        source_process_definition_id=v1.id, target_process_definition_id=v2.id, update_event_triggers=False,
+    ))
+    assert {i.source_activity_ids[0] for i in plan.instructions} == {"fork", "task", "join", "service"}
+    report = api.validate_migration_plan(migration_plan_dto=plan)
+    assert report.instruction_reports == []
+    # "check" was renamed "review" in v2: the generated plan leaves it out, so executing it fails.
+    with pytest.raises(ApiException) as refused:
+        api.execute_migration_plan(migration_execution_dto=MigrationExecutionDto(
+            migration_plan=plan, process_instance_ids=[instances[0].id]))
+    assert refused.value.status == 400 and "MigratingProcessInstanceValidationException" in str(refused.value.body)
+    plan.instructions.append(type(plan.instructions[0])(source_activity_ids=["check"], target_activity_ids=["review"]))
+    batch = api.execute_migration_plan_async(migration_execution_dto=MigrationExecutionDto(
+        migration_plan=plan, process_instance_ids=[i.id for i in instances]))
+    assert batch.type == "instance-migration" and batch.start_time is not None
+    run_jobs()
+    assert set(ProcessInstance.objects.values_list("process_definition_id", flat=True)) == {v2.id}
+    assert tokens(instances[0]) == ["review", "task"]
+
+
+def test_restart_async_and_sync(camunda):
+    definition = deploy()
+    olds = [finished(definition, business_key=f"c-{n}") for n in range(2)]
+    api = ProcessDefinitionApi(camunda)
+    instruction = RestartProcessInstanceModificationInstructionDto(type="startBeforeActivity", activity_id="task")
+    batch = api.restart_process_instance_async_operation(definition.id, restart_process_instance_dto=RestartProcessInstanceDto(
+        process_instance_ids=olds[:1], instructions=[instruction]))
+    assert batch.type == "instance-restart"
+    run_jobs()
+    api.restart_process_instance(definition.id, restart_process_instance_dto=RestartProcessInstanceDto(
+        process_instance_ids=olds[1:], instructions=[instruction], without_business_key=True))
+    restarted = {h.restarted_process_instance_id: h for h in HistoricProcessInstance.objects.exclude(restarted_process_instance_id=None)}
+    assert restarted[olds[0]].business_key == "c-0" and restarted[olds[1]].business_key is None
+    fresh = HistoricProcessInstanceApi(camunda).get_historic_process_instance(restarted[olds[0]].id)
+    assert (fresh.state, fresh.process_definition_id, fresh.business_key) == ("ACTIVE", definition.id, "c-0")
