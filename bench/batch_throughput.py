@@ -1,6 +1,11 @@
 """End-to-end batch throughput through REST + a real qcluster, against the set-based SQL limit.
 
-Usage: python bench/batch_throughput.py --db sqlite|postgres [--instances 1000,10000,100000] [--ops cancel,suspend,retries]
+Usage: python bench/batch_throughput.py --db sqlite|postgres [--instances 1000,10000,100000]
+       [--ops cancel,suspend,retries,migrate,restart]
+
+migrate moves every running instance of the demo's invoice version 2 to version 3 (the generated
+plan plus the renamed and removed user tasks mapped by hand); restart restarts every finished
+instance of invoice version 2 before its first user task.
 """
 from __future__ import annotations
 
@@ -18,18 +23,41 @@ from common import PYTHON, ROOT, PeakRss, Servers, prepare, table  # noqa: E402
 sys.path.insert(0, str(ROOT))
 from cockpit import sqlcount  # noqa: E402  (reads the counts the servers write)
 
+def invoice(servers: Servers, version: int) -> str:
+    return servers.get(f"/engine-rest/process-definition?key=invoice&version={version}")[0]["id"]
+
+
+def migration(servers: Servers) -> tuple[str, dict]:
+    source, target = invoice(servers, 2), invoice(servers, 3)
+    plan = servers.request("POST", "/engine-rest/migration/generate", {
+        "sourceProcessDefinitionId": source, "targetProcessDefinitionId": target})
+    for old in ("approveInvoice", "secondApproval"):
+        plan["instructions"].append({"sourceActivityIds": [old], "targetActivityIds": ["checkInvoice"]})
+    return "migration/executeAsync", {"migrationPlan": plan, "processInstanceQuery": {"processDefinitionId": source}}
+
+
+def restart(servers: Servers) -> tuple[str, dict]:
+    source = invoice(servers, 2)
+    return f"process-definition/{source}/restart-async", {
+        "historicProcessInstanceQuery": {"processDefinitionId": source, "finished": True},
+        "instructions": [{"type": "startBeforeActivity", "activityId": "assignApprover"}],
+    }
+
+
 PAYLOADS = {
-    "cancel": ("process-instance/delete", {"processInstanceQuery": {}, "deleteReason": "bench"}),
-    "suspend": ("process-instance/suspended-async", {"processInstanceQuery": {}, "suspended": True}),
-    "retries": ("job/retries", {"jobQuery": {}, "retries": 5, "dueDate": "2099-01-01T00:00:00.000+0000"}),
+    "cancel": lambda servers: ("process-instance/delete", {"processInstanceQuery": {}, "deleteReason": "bench"}),
+    "suspend": lambda servers: ("process-instance/suspended-async", {"processInstanceQuery": {}, "suspended": True}),
+    "retries": lambda servers: ("job/retries", {"jobQuery": {}, "retries": 5, "dueDate": "2099-01-01T00:00:00.000+0000"}),
+    "migrate": migration,
+    "restart": restart,
 }
 
 
 def run_batch(env: dict, op: str, workers: int) -> dict:
-    path, payload = PAYLOADS[op]
     counts = tempfile.mkdtemp(prefix="cockpit-sql-")
     env = {**env, "COCKPIT_SQL_COUNT_DIR": counts}
     with Servers(env, workers=workers) as servers, PeakRss(web=servers.web.pid, worker=servers.cluster.pid) as rss:
+        path, payload = PAYLOADS[op](servers)
         before = sqlcount.totals(counts).get("worker", 0)
         started = time.perf_counter()
         batch = servers.request("POST", f"/engine-rest/{path}", payload)

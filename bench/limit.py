@@ -21,10 +21,12 @@ from engine.models import (  # noqa: E402
     HistoricProcessInstance,
     Incident,
     Job,
+    ProcessDefinition,
     ProcessInstance,
     VariableInstance,
 )
 from engine.services.jobs import jobs_log_deletions  # noqa: E402
+from engine.services.migration import Instruction, _move, plan_generate  # noqa: E402
 from engine.services.runtime import close_open_activities  # noqa: E402
 from engine.sql import MillisBetween  # noqa: E402
 
@@ -67,7 +69,71 @@ def retries() -> int:
     return count
 
 
-OPERATIONS = {"cancel": cancel, "suspend": suspend, "retries": retries}
+def invoice(version: int) -> ProcessDefinition:
+    return ProcessDefinition.objects.get(key="invoice", version=version, tenant_id=None)
+
+
+def migrate() -> int:
+    """The migration's own statements (engine.services.migration._move) on every instance at once:
+    definition, tokens, open activity history, jobs, incidents and variable history moved, as the
+    batch's plan says (generated, plus the renamed and removed user tasks mapped by hand)."""
+    source, target = invoice(2), invoice(3)
+    plan = plan_generate(source, target)
+    plan.instructions += [Instruction(old, "checkInvoice") for old in ("approveInvoice", "secondApproval")]
+    ids = set(ProcessInstance.objects.filter(process_definition=source).values_list("id", flat=True))
+    _move(plan, ids, timezone.now())
+    return len(ids)
+
+
+def restart() -> int:
+    """A new instance per finished instance of invoice v2, waiting in its first user task, with the
+    old instance's business key and last variables: runtime and history rows inserted by
+    INSERT … SELECT (new ids derived from the old ones), one statement per table."""
+    source = invoice(2)
+    node = source.activity("assignApprover")
+    now = timezone.now()
+    q = connection.ops.quote_name
+    finished = f"FROM {q('engine_historicprocessinstance')} h WHERE h.process_definition_id = %s AND h.end_time IS NOT NULL"
+    statements = [
+        (f"INSERT INTO {q('engine_processinstance')} (id, process_definition_id, business_key, tenant_id, suspended, start_time) "
+         f"SELECT h.id || '-r', %s, h.business_key, h.tenant_id, %s, %s {finished}", [source.id, False, now, source.id]),
+        (f"INSERT INTO {q('engine_historicprocessinstance')} (id, business_key, process_definition_id, process_definition_key, "
+         "process_definition_name, process_definition_version, start_time, start_activity_id, tenant_id, state, "
+         "restarted_process_instance_id) "
+         f"SELECT h.id || '-r', h.business_key, %s, %s, %s, %s, %s, %s, h.tenant_id, %s, h.id {finished}",
+         [source.id, source.key, source.name, source.version, now, "assignApprover", "ACTIVE", source.id]),
+        (f"INSERT INTO {q('engine_activityinstance')} (id, process_instance_id, activity_id, activity_type, activity_name, start_time) "
+         f"SELECT h.id || '-t', h.id || '-r', %s, %s, %s, %s {finished}", ["assignApprover", node["type"], node["name"], now, source.id]),
+        (f"INSERT INTO {q('engine_historicactivityinstance')} (id, activity_id, activity_name, activity_type, process_definition_id, "
+         "process_instance_id, start_time, canceled, tenant_id) "
+         f"SELECT h.id || '-t', %s, %s, %s, %s, h.id || '-r', %s, %s, h.tenant_id {finished}",
+         ["assignApprover", node["name"], node["type"], source.id, now, False, source.id]),
+        (f"INSERT INTO {q('engine_variableinstance')} (id, process_instance_id, name, type, text_value, long_value, double_value, tenant_id) "
+         f"SELECT v.id || '-r', v.process_instance_id || '-r', v.name, v.type, v.text_value, v.long_value, v.double_value, v.tenant_id "
+         f"FROM {q('engine_historicvariableinstance')} v JOIN {q('engine_historicprocessinstance')} h ON h.id = v.process_instance_id "
+         "WHERE h.process_definition_id = %s AND h.end_time IS NOT NULL", [source.id]),
+        (f"INSERT INTO {q('engine_historicvariableinstance')} (id, process_instance_id, process_definition_id, process_definition_key, "
+         "state, create_time, name, type, text_value, long_value, double_value, tenant_id) "
+         f"SELECT v.id || '-r', v.process_instance_id || '-r', %s, %s, %s, %s, v.name, v.type, v.text_value, v.long_value, "
+         f"v.double_value, v.tenant_id FROM {q('engine_historicvariableinstance')} v "
+         f"JOIN {q('engine_historicprocessinstance')} h ON h.id = v.process_instance_id "
+         "WHERE h.process_definition_id = %s AND h.end_time IS NOT NULL",
+         [source.id, source.key, "CREATED", now, source.id]),
+        (f"INSERT INTO {q('engine_historicvariableupdate')} (id, variable_instance_id, process_instance_id, process_definition_id, "
+         f"process_definition_key, revision, time, {q('initial')}, name, type, text_value, long_value, double_value, tenant_id) "
+         f"SELECT v.id || '-u', v.id || '-r', v.process_instance_id || '-r', %s, %s, 0, %s, %s, v.name, v.type, v.text_value, "
+         f"v.long_value, v.double_value, v.tenant_id FROM {q('engine_historicvariableinstance')} v "
+         f"JOIN {q('engine_historicprocessinstance')} h ON h.id = v.process_instance_id "
+         "WHERE h.process_definition_id = %s AND h.end_time IS NOT NULL",
+         [source.id, source.key, now, True, source.id]),
+    ]
+    with connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+    return HistoricProcessInstance.objects.filter(restarted_process_instance_id__isnull=False).count()
+
+
+OPERATIONS = {"cancel": cancel, "suspend": suspend, "retries": retries, "migrate": migrate, "restart": restart}
 
 if __name__ == "__main__":
     started = time.perf_counter()

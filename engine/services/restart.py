@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from engine.errors import BadUserRequest
 from engine.locking import historic_instances_lock
-from engine.models import HistoricProcessInstance, ProcessDefinition, ProcessInstance
+from engine.models import HistoricProcessInstance, ProcessDefinition
 from engine.services.lifecycle import ChunkResult
 from engine.services.modification import validate_instructions
-from engine.services.runtime import Operation
-from engine.services.variables import historic_variables_of, variables_create
+from engine.services.instantiation import BulkStart
+from engine.services.variables import historic_variables_of_many
 
 START_TYPES = ("startBeforeActivity", "startAfterActivity", "startTransition")
 # Camunda's messages (RestartProcessInstancesCmd and its builder; /work/research/migration_restart.md).
@@ -52,8 +52,9 @@ def instances_restart(
 ) -> ChunkResult:
     """Restart each finished historic instance; the others are failed items with Camunda's reason.
 
-    Returns the historic ids restarted (changed) and failed ones. The historic rows are locked
-    (engine.locking) so that a concurrent history deletion waits for the copy.
+    Set-based: the historic rows are locked (engine.locking, so a concurrent history deletion
+    waits for the copy) and read with their variables in two queries, the new instances walk their
+    instructions in memory, and every table's rows are inserted at once (engine.services.instantiation).
     """
     result = ChunkResult()
     if definition.suspended:
@@ -70,16 +71,19 @@ def instances_restart(
             reason = restart_refusal(historic_id, rows.get(historic_id), definition)
             if reason:
                 result.failed[historic_id] = reason
-                continue
-            instance_restart(
-                definition=definition,
-                historic=rows[historic_id],
+            else:
+                result.changed.append(historic_id)
+        variables = historic_variables_of_many(result.changed, initial=initial_variables)
+        starts = BulkStart(definition, timezone.now())
+        for historic_id in result.changed:
+            starts.add(
+                business_key=None if without_business_key else rows[historic_id].business_key,
+                variables=variables.get(historic_id, {}),
                 instructions=instructions,
-                initial_variables=initial_variables,
-                without_business_key=without_business_key,
                 user_id=user_id,
+                restarted_from=historic_id,
             )
-            result.changed.append(historic_id)
+        starts.save()
     return result
 
 
@@ -91,51 +95,3 @@ def restart_refusal(historic_id: str, historic: HistoricProcessInstance | None, 
     if historic.end_time is None:
         return NOT_FINISHED.format(id=historic_id)
     return None
-
-
-def instance_restart(
-    *,
-    definition: ProcessDefinition,
-    historic: HistoricProcessInstance,
-    instructions: list[dict],
-    initial_variables: bool,
-    without_business_key: bool,
-    user_id: str | None,
-) -> ProcessInstance:
-    """A new instance from one finished historic instance (the caller checked it may restart)."""
-    now = timezone.now()
-    business_key = None if without_business_key else historic.business_key
-    instance = ProcessInstance.objects.create(
-        process_definition=definition,
-        business_key=business_key,
-        tenant_id=definition.tenant_id,
-        start_time=now,
-        start_user_id=user_id,
-    )
-    first = instructions[0]
-    HistoricProcessInstance.objects.create(
-        id=instance.id,
-        business_key=business_key,
-        process_definition_id=definition.id,
-        process_definition_key=definition.key,
-        process_definition_name=definition.name,
-        process_definition_version=definition.version,
-        start_time=now,
-        start_user_id=user_id,
-        start_activity_id=first.get("activityId") or definition.flow(first["transitionId"])["target"],
-        tenant_id=definition.tenant_id,
-        state=HistoricProcessInstance.ACTIVE,
-        restarted_process_instance_id=historic.id,
-    )
-    variables = historic_variables_of(historic.id, initial=initial_variables)
-    variables_create(instance=instance, variables=variables, now=now, initial=True)
-    operation = Operation(instance=instance, definition=definition, now=now)
-    for instruction in instructions:
-        if instruction["type"] == "startBeforeActivity":
-            operation.enter(instruction["activityId"])
-        elif instruction["type"] == "startAfterActivity":
-            operation.take(definition.activity(instruction["activityId"])["outgoing"][0])
-        else:
-            operation.take(instruction["transitionId"])
-    operation.finish()
-    return instance

@@ -5,12 +5,15 @@ from django.utils import timezone
 
 from batches.models import BatchItem
 from engine.models import (
+    ActivityInstance,
     HistoricProcessInstance,
+    Job,
     HistoricVariableUpdate,
     ProcessInstance,
     UserOperationLogEntry,
 )
 from engine.services.instance_actions import instance_delete
+from engine.services.runtime import task_complete
 from engine.services.variables import variables_of, variables_set
 from tests.support.factories import deploy, run_jobs, start, tokens
 
@@ -162,3 +165,35 @@ def test_restart_by_historic_query(api, batch_sizes):
     assert response.status_code == 200, response.json()
     run_jobs()
     assert sorted(restarted(o).business_key for o in olds) == ["q-0", "q-1", "q-2"]
+
+
+BRANCHES = (
+    '<bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="task"/>'
+    '<bpmn:userTask id="task"/><bpmn:sequenceFlow id="f1" sourceRef="task" targetRef="big"/>'
+    '<bpmn:exclusiveGateway id="big" default="small"/>'
+    '<bpmn:sequenceFlow id="large" sourceRef="big" targetRef="fork"><bpmn:conditionExpression>${amount &gt;= 100}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+    '<bpmn:sequenceFlow id="small" sourceRef="big" targetRef="done"/>'
+    '<bpmn:parallelGateway id="fork"/><bpmn:sequenceFlow id="a" sourceRef="fork" targetRef="left"/>'
+    '<bpmn:sequenceFlow id="b" sourceRef="fork" targetRef="right"/><bpmn:userTask id="left"/><bpmn:serviceTask id="right"/>'
+    '<bpmn:sequenceFlow id="c" sourceRef="left" targetRef="join"/><bpmn:sequenceFlow id="d" sourceRef="right" targetRef="join"/>'
+    '<bpmn:parallelGateway id="join"/><bpmn:sequenceFlow id="e" sourceRef="join" targetRef="done"/><bpmn:endEvent id="done"/>'
+)
+
+
+def test_each_restarted_instance_walks_gateways_with_its_own_variables(api):
+    definition = deploy(BRANCHES, key="branches")
+    large, small = finished(definition, amount=500), finished(definition, business_key="s", amount=1)
+    response = api.post(f"/engine-rest/process-definition/{definition.id}/restart", {
+        "processInstanceIds": [large, small], "instructions": [{"type": "startAfterActivity", "activityId": "task"}],
+        "initialVariables": True,
+    }, format="json")
+    assert response.status_code == 204, response.json()
+    tall = restarted(large)
+    assert tokens(tall) == ["left", "right"]
+    assert Job.objects.filter(process_instance=tall, activity_id="right").count() == 1
+    # The small one took the default flow to the end: it completed as it started.
+    ended = HistoricProcessInstance.objects.get(restarted_process_instance_id=small)
+    assert (ended.state, ended.business_key) == ("COMPLETED", "s") and not ProcessInstance.objects.filter(id=ended.id).exists()
+    run_jobs()
+    task_complete(task_id=ActivityInstance.objects.get(process_instance=tall, activity_id="left").id)
+    assert HistoricProcessInstance.objects.get(id=tall.id).state == "COMPLETED"
