@@ -11,7 +11,7 @@ from engine.models import (
     ProcessInstance,
     UserOperationLogEntry,
 )
-from engine.rest import dtos, views
+from engine.rest import definition_views, dtos, views
 from engine.rest.base import query_resource
 
 DefinitionList, DefinitionCount = query_resource(
@@ -41,6 +41,8 @@ urlpatterns = [
     path("process-definition/count", DefinitionCount.as_view()),
     path("process-definition/key/<str:key>/start", views.ProcessDefinitionStart.as_view()),
     path("process-definition/key/<str:key>/tenant-id/<str:tenant_id>/start", views.ProcessDefinitionStart.as_view()),
+    path("process-definition/<str:pk>/xml", definition_views.ProcessDefinitionXml.as_view()),
+    path("process-definition/<str:pk>/statistics", definition_views.ProcessDefinitionStatistics.as_view()),
     path("process-definition/<str:pk>", views.ProcessDefinitionDetail.as_view()),
     path("deployment/create", views.DeploymentCreate.as_view()),
     path("process-instance", InstanceList.as_view()),
