@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from batches.models import Batch, BatchItem, HistoricBatch
+from batches.operations import REGISTRY
 from batches.operations.base import BatchOperation, Selection
 from batches.execution import MONITOR_JOB, SEED_JOB, batch_end, batch_runtime_remove, job_definition_ids
 from batches.selection import items_insert
@@ -20,9 +21,16 @@ from engine.tenancy import visible_tenant_ids
 
 
 def batch_defaults(batch_type: str) -> tuple[int, int]:
+    """(batchJobsPerSeed, invocationsPerBatchJob): the type's environment override, else the operation's
+    own default, else the global setting (0 or unset means "not given")."""
     per_type = settings.BATCH["PER_TYPE"].get(batch_type, {})
-    per_seed = per_type.get("JOBS_PER_SEED") or settings.BATCH["JOBS_PER_SEED"]
-    invocations = per_type.get("INVOCATIONS_PER_JOB") or settings.BATCH["INVOCATIONS_PER_JOB"]
+    operation = REGISTRY.get(batch_type)
+    per_seed = per_type.get("JOBS_PER_SEED") or getattr(operation, "jobs_per_seed", None) or settings.BATCH["JOBS_PER_SEED"]
+    invocations = (
+        per_type.get("INVOCATIONS_PER_JOB")
+        or getattr(operation, "invocations_per_job", None)
+        or settings.BATCH["INVOCATIONS_PER_JOB"]
+    )
     return per_seed, invocations
 
 

@@ -19,14 +19,16 @@ from engine.models import (  # noqa: E402
     HistoricActivityInstance,
     HistoricIncident,
     HistoricProcessInstance,
+    HistoricVariableInstance,
     Incident,
     Job,
+    JobDefinition,
     ProcessDefinition,
     ProcessInstance,
     VariableInstance,
 )
 from engine.services.jobs import jobs_log_deletions  # noqa: E402
-from engine.services.migration import Instruction, _move, plan_generate  # noqa: E402
+from engine.services.migration import Instruction, _case, plan_generate  # noqa: E402
 from engine.services.runtime import close_open_activities  # noqa: E402
 from engine.sql import MillisBetween  # noqa: E402
 
@@ -74,15 +76,37 @@ def invoice(version: int) -> ProcessDefinition:
 
 
 def migrate() -> int:
-    """The migration's own statements (engine.services.migration._move) on every instance at once:
-    definition, tokens, open activity history, jobs, incidents and variable history moved, as the
-    batch's plan says (generated, plus the renamed and removed user tasks mapped by hand)."""
+    """What a migration batch changes (engine.services.migration._move), for every running instance
+    of invoice v2 at once, selected by a join instead of id lists: tokens, open activity history,
+    jobs, incidents and variable history moved by the plan (generated, plus the renamed and removed
+    user tasks mapped by hand), then the instances and their history."""
     source, target = invoice(2), invoice(3)
     plan = plan_generate(source, target)
     plan.instructions += [Instruction(old, "checkInvoice") for old in ("approveInvoice", "secondApproval")]
-    ids = set(ProcessInstance.objects.filter(process_definition=source).values_list("id", flat=True))
-    _move(plan, ids, timezone.now())
-    return len(ids)
+    moved = {i.source: target.activity(i.target) | {"id": i.target} for i in plan.instructions}
+    activity_id = _case("activity_id", {s: n["id"] for s, n in moved.items()})
+    activity_type = _case("activity_id", {s: n["type"] for s, n in moved.items()})
+    activity_name = _case("activity_id", {s: n["name"] for s, n in moved.items()})
+    jobs = dict(JobDefinition.objects.filter(process_definition=target).values_list("activity_id", "id"))
+    job_definition = _case("activity_id", {s: jobs.get(n["id"]) for s, n in moved.items()}, "job_definition_id")
+    running = ProcessInstance.objects.filter(process_definition=source).values("id")
+    ActivityInstance.objects.filter(process_instance__in=running).update(
+        activity_id=activity_id, activity_type=activity_type, activity_name=activity_name)
+    HistoricActivityInstance.objects.filter(process_instance_id__in=running, end_time__isnull=True).update(
+        process_definition_id=target.id, activity_id=activity_id, activity_type=activity_type, activity_name=activity_name)
+    Job.objects.filter(process_instance__in=running).update(
+        process_definition_id=target.id, process_definition_key=target.key, activity_id=activity_id,
+        failed_activity_id=_case("failed_activity_id", {s: n["id"] for s, n in moved.items()}), job_definition_id=job_definition)
+    Incident.objects.filter(process_instance__in=running).update(
+        process_definition_id=target.id, activity_id=activity_id, job_definition_id=job_definition)
+    HistoricIncident.objects.filter(process_instance_id__in=running, end_time__isnull=True).update(
+        process_definition_id=target.id, activity_id=activity_id, job_definition_id=job_definition)
+    HistoricVariableInstance.objects.filter(process_instance_id__in=running).update(
+        process_definition_id=target.id, process_definition_key=target.key)
+    HistoricProcessInstance.objects.filter(id__in=running).update(
+        process_definition_id=target.id, process_definition_key=target.key, process_definition_name=target.name,
+        process_definition_version=target.version)
+    return ProcessInstance.objects.filter(process_definition=source).update(process_definition=target)
 
 
 def restart() -> int:

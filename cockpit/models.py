@@ -59,6 +59,8 @@ class WizardSubmission(models.Model):
     # The step-1 query string, for the way back from the results page.
     params = models.TextField(blank=True)
     batch_id = models.CharField(max_length=64, null=True, blank=True)
+    # Set when the operation ran synchronously instead of as a batch (a small migration): how many it moved.
+    instances = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(null=True, blank=True)
 
     class Meta:

@@ -25,7 +25,6 @@ VARIABLE_OPERATORS = [(key, SYMBOLS.get(key, key)) for key in OPERATORS]
 INCIDENT_TYPES = ["failedJob"]
 DATE_HINT = "Enter a date and time like 2026-11-22T14:00."
 VARIABLE_NAME_MISSING = "Enter the name of the variable."
-ID_KEYS = ("processInstanceIds", "historicProcessInstanceIds", "processInstances")
 NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
@@ -60,8 +59,8 @@ def search_query(op: WizardOperation, params: QueryDict, definition: ProcessDefi
         found["processDefinitionKey"] = get("key")
     if definition is not None:
         found["processDefinitionId"] = definition.id
-    elif op.key == "modify":
-        errors["version"] = "Choose the process definition version to modify."
+    elif op.version_required:
+        errors["version"] = op.version_required
     if get("businessKey"):
         found["processInstanceBusinessKeyLike" if history else "businessKeyLike"] = f"%{get('businessKey')}%"
     if get("activity") and not history:
@@ -131,7 +130,7 @@ def instances(op: WizardOperation, found: dict, user) -> QuerySet:
 
 def instance_count(op: WizardOperation, payload: dict, found: dict, user) -> int:
     """How many instances the payload selects: its visible ids, or what its query finds."""
-    ids = next((payload[key] for key in ID_KEYS if payload.get(key) is not None), None)
+    ids = payload.get(op.ids_name)
     if ids is not None:
         model = HistoricProcessInstance if op.scope == "history" else ProcessInstance
         return visible(model, user).filter(id__in_ids=set(ids)).count()

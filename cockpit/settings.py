@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -221,32 +222,37 @@ ENGINE = {
     "JOB_HANDLER_MODULES": [m for m in os.environ.get("ENGINE_JOB_HANDLER_MODULES", "").split(",") if m],
 }
 
-# Batch defaults (Camunda's names). Chosen by bench/: see README "Batch defaults".
-# Modification walks every instance's tokens one by one, so its jobs take fewer instances.
-PER_TYPE_DEFAULTS = {("instance-modification", "INVOCATIONS_PER_JOB"): 200}
+# Batch defaults (Camunda's names). Chosen by bench/: see README "Batch defaults". An operation may
+# declare its own (batches/operations: invocations_per_job, jobs_per_seed), and any registered type is
+# overridden by BATCH_JOBS_PER_SEED_<TYPE> / BATCH_INVOCATIONS_PER_JOB_<TYPE> (type upper-cased, - as _),
+# e.g. BATCH_INVOCATIONS_PER_JOB_INSTANCE_MODIFICATION=20: read here by pattern, so no list of types.
+PER_TYPE_VARIABLE = re.compile(r"BATCH_(JOBS_PER_SEED|INVOCATIONS_PER_JOB)_([A-Z0-9_]+)")
+
+
+def per_type_overrides(environ) -> dict[str, dict[str, int]]:
+    """{batch type: {"JOBS_PER_SEED"|"INVOCATIONS_PER_JOB": n}} from the environment."""
+    overrides: dict[str, dict[str, int]] = {}
+    for name in sorted(environ):
+        match = PER_TYPE_VARIABLE.fullmatch(name)
+        if match and environ[name] != "":
+            batch_type = match.group(2).lower().replace("_", "-")
+            overrides.setdefault(batch_type, {})[match.group(1)] = env_int(name, 0)
+    return overrides
+
+
 BATCH = {
     "JOBS_PER_SEED": env_int("BATCH_JOBS_PER_SEED", 100),
     "INVOCATIONS_PER_JOB": env_int("BATCH_INVOCATIONS_PER_JOB", 5000),
     "POLL_SECONDS": env_int("BATCH_POLL_SECONDS", 30),
-    # Per batch type, e.g. BATCH_INVOCATIONS_PER_JOB_INSTANCE_MODIFICATION=20.
-    "PER_TYPE": {
-        batch_type: {
-            key: env_int(f"BATCH_{key}_{batch_type.upper().replace('-', '_')}", PER_TYPE_DEFAULTS.get((batch_type, key), 0))
-            for key in ("JOBS_PER_SEED", "INVOCATIONS_PER_JOB")
-        }
-        for batch_type in [
-            "instance-deletion",
-            "historic-instance-deletion",
-            "set-job-retries",
-            "instance-modification",
-            "instance-update-suspension-state",
-        ]
-    },
+    "PER_TYPE": per_type_overrides(os.environ),
 }
 
 # The synchronous forms of many-instance operations (POST /migration/execute,
 # /process-definition/{id}/restart) act on at most this many instances; more is a 400 naming the async form.
 SYNC_MAX_INSTANCES = env_int("SYNC_MAX_INSTANCES", 1000)
+# Cockpit migrates a confirmed selection of at most this many instances at once (POST /migration/execute,
+# all or none) instead of creating a batch.
+MIGRATION_SYNC_THRESHOLD = env_int("MIGRATION_SYNC_THRESHOLD", 100)
 
 # The wizard (README "Cockpit"): a destructive batch over this many targets, selected by query, asks
 # the operator to type the number before Execute; a confirmed selection expires after these hours.

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView
 
-from cockpit.views import definitions, home, monitoring, wizard
+from cockpit.views import definitions, home, migration, monitoring, wizard
 from engine.rest import reserved
 
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("cockpit/batch/operation/confirm", wizard.confirm, name="wizard-confirm"),
     path("cockpit/batch/operation/execute", wizard.execute, name="wizard-execute"),
     path("cockpit/batch/operation/result/<str:token>", wizard.result, name="wizard-result"),
+    path("cockpit/migration", migration.migration_page, name="migration"),
     path("cockpit/process-definition", definitions.definition_list, name="definitions"),
     path("cockpit/process-definition/<str:definition_id>", definitions.definition_detail, name="definition"),
     path("cockpit/batch", monitoring.batch_list, name="batches"),

@@ -1,16 +1,21 @@
 """The batch operation wizard: URL parameters → the exact REST payload, validated like the REST call."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 
 from batches.operations import ENDPOINTS
 from batches.operations.base import BatchOperation
+from batches.operations.wizard import WizardSpec
 from batches.selection import selection_count
-from cockpit.search import date_filter, instance_count, instances, search_query
+from cockpit.fields import field_values
+from cockpit.search import instance_count, instances, search_query
 from engine.errors import BadUserRequest
 from engine.models import ProcessDefinition, ProcessInstance
 from engine.selectors import visible
@@ -22,65 +27,66 @@ NO_JOBS = "0 jobs: the selected instances have no jobs."
 
 @dataclass(frozen=True)
 class WizardOperation:
-    key: str
-    path: str
-    title: str
-    verb: str
-    scope: str  # "runtime" or "history": which instances the search lists
-    notice: str
-    # What the batch acts on: "instance", or "job" (the jobs of the selected instances).
-    unit: str = "instance"
-    # Whether a large selection by query asks the operator to type its size before Execute.
-    destructive: bool = False
+    """A registered operation as the wizard offers it: its WizardSpec (declared on the operation)."""
+
+    operation: BatchOperation
 
     @property
-    def operation(self) -> BatchOperation:
-        return ENDPOINTS[self.path]
+    def spec(self) -> WizardSpec:
+        return self.operation.wizard
+
+    key = property(lambda self: self.spec.key)
+    title = property(lambda self: self.spec.title)
+    verb = property(lambda self: self.spec.verb)
+    scope = property(lambda self: self.spec.scope)  # "runtime" or "history": which instances the search lists
+    notice = property(lambda self: self.spec.notice)
+    unit = property(lambda self: self.spec.unit)  # "instance", or "job" (the jobs of the selected instances)
+    destructive = property(lambda self: self.spec.destructive)  # a large selection by query: type its size
+    fields = property(lambda self: self.spec.fields)
+    ids_name = property(lambda self: self.spec.ids_name)
+    query_name = property(lambda self: self.spec.query_name)
+    version = property(lambda self: self.spec.version)
+    version_required = property(lambda self: self.spec.version_required)
+
+    @property
+    def path(self) -> str:
+        return self.operation.path
+
+    @property
+    def path_parameters(self) -> list[str]:
+        """Payload names that travel in the REST path instead (restart-async's processDefinitionId)."""
+        return PATH_PARAMETER.findall(self.operation.path)
+
+    def rest_path(self, payload: dict, *, now: bool = False) -> str:
+        """The REST path the payload goes to, path parameters filled in (now: the synchronous form)."""
+        if now and self.spec.sync_path:
+            return self.spec.sync_path
+        return PATH_PARAMETER.sub(lambda m: quote(str(payload.get(m.group(1)) or ""), safe=":"), self.operation.path)
+
+    def rest_body(self, payload: dict) -> dict:
+        """The JSON body as a Camunda client sends it: the payload without its path parameters."""
+        return {name: value for name, value in payload.items() if name not in self.path_parameters}
+
+    def executes_now(self, count: int) -> bool:
+        """Whether a confirmed selection of count targets runs synchronously instead of as a batch."""
+        spec = self.spec
+        return bool(spec.sync_path) and count <= getattr(settings, spec.sync_threshold_setting, 0)
 
 
+PATH_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
+# Every registered operation the wizard offers, in registry order.
 OPERATIONS = {
-    op.key: op
-    for op in [
-        WizardOperation(
-            "cancel", "process-instance/delete", "Cancel running process instances", "cancel", "runtime",
-            "Only running process instances can be cancelled. Their history is kept and marked EXTERNALLY_TERMINATED.",
-            destructive=True,
-        ),
-        WizardOperation(
-            "delete-history", "history/process-instance/delete", "Delete historic process instances",
-            "delete the history of", "history",
-            "Only finished process instances can be deleted from history; running instances are not listed.",
-            destructive=True,
-        ),
-        WizardOperation(
-            "retries", "process-instance/job-retries", "Set retries of jobs", "set the retries of", "runtime",
-            "Sets the retries of every job of the selected running instances; failed jobs run again and their "
-            "incidents are resolved.",
-            unit="job",
-        ),
-        WizardOperation(
-            "modify", "modification/executeAsync", "Modify process instances", "modify", "runtime",
-            "Only running instances of the chosen process definition version are modified; choose the version first.",
-            destructive=True,
-        ),
-        WizardOperation(
-            "suspend", "process-instance/suspended-async", "Suspend or activate process instances",
-            "change the suspension state of", "runtime",
-            "Suspended instances make no progress and their jobs do not run until they are activated.",
-        ),
-    ]
+    operation.wizard.key: WizardOperation(operation) for operation in ENDPOINTS.values() if operation.wizard is not None
 }
-INSTRUCTION_ROWS = 3
 # Every field that can carry an error message next to it.
-ERROR_FIELDS = [
-    "op", "version", "deleteReason", "retries", "dueDate", "suspended", "instructions", "annotation",
-    "startedAfter", "startedBefore", "variables", "filters", "selection",
-]
+SEARCH_ERRORS = ["startedAfter", "startedBefore", "variables", "filters", "selection"]
+ERROR_FIELDS = list(
+    dict.fromkeys(["op", "version", *(f.name for op in OPERATIONS.values() for f in op.fields), *SEARCH_ERRORS])
+)
 # Errors that leave the search without a valid query: no instance is listed then.
 QUERY_ERRORS = ("filters", "variables")
-# Where a serializer error shows in the wizard.
+# Where a serializer error shows in the wizard (besides each field's own name, and each version name).
 FIELD_OF_ERROR = {
-    "processDefinitionId": "version",
     "processInstanceIds": "selection",
     "historicProcessInstanceIds": "selection",
     "processInstances": "selection",
@@ -107,6 +113,7 @@ class Draft:
     count: int = 0  # instances selected
     jobs: int | None = None  # for job operations: the jobs of those instances
     definition: ProcessDefinition | None = None
+    editors: dict = field(default_factory=dict)  # what each composite editor shows, by field name
 
     @property
     def valid(self) -> bool:
@@ -126,7 +133,7 @@ def build_draft(params: QueryDict, user) -> Draft:
         return draft
     draft.definition = _definition(params, user)
     draft.query = search_query(op, params, draft.definition, draft.errors)
-    draft.payload = _payload(op, params, draft)
+    draft.payload = _payload(op, params, draft, user)
     _validate(draft, user)
     if not draft.errors:
         _count(draft, user)
@@ -156,56 +163,18 @@ def _definition(params: QueryDict, user) -> ProcessDefinition | None:
 
 
 def _selection(op: WizardOperation, params: QueryDict, draft: Draft) -> dict:
-    ids = [i for i in params.getlist("id") if i]
     if params.get("select") == "ids":
-        name = {"delete-history": "historicProcessInstanceIds", "retries": "processInstances"}.get(op.key, "processInstanceIds")
-        return {name: list(dict.fromkeys(ids))}
-    name = "historicProcessInstanceQuery" if op.scope == "history" else "processInstanceQuery"
-    return {name: draft.query}
+        return {op.ids_name: list(dict.fromkeys(i for i in params.getlist("id") if i))}
+    return {op.query_name: draft.query}
 
 
-def _payload(op: WizardOperation, params: QueryDict, draft: Draft) -> dict:
-    get = lambda name: params.get(name, "").strip()  # noqa: E731
-    flag = lambda name: bool(params.get(name))  # noqa: E731
+def _payload(op: WizardOperation, params: QueryDict, draft: Draft, user) -> dict:
     payload = _selection(op, params, draft)
-    if op.key == "cancel":
-        payload.update(deleteReason=get("deleteReason") or None, skipCustomListeners=flag("skipCustomListeners"),
-                       skipSubprocesses=flag("skipSubprocesses"), skipIoMappings=flag("skipIoMappings"))
-    elif op.key == "delete-history":
-        payload.update(deleteReason=get("deleteReason") or None, failIfNotExists=False)
-    elif op.key == "retries":
-        payload["retries"] = _retries(get("retries"), draft)
-        due = date_filter(params, "dueDate", draft.errors)
-        if due:
-            payload["dueDate"] = due
-    elif op.key == "suspend":
-        payload["suspended"] = {"true": True, "false": False}.get(get("suspended"))
-        if payload["suspended"] is None:
-            draft.errors["suspended"] = "Choose whether to suspend or to activate."
-    elif op.key == "modify":
-        payload.update(processDefinitionId=draft.definition.id if draft.definition else None,
-                       instructions=instructions_of(params), skipCustomListeners=flag("skipCustomListeners"),
-                       skipIoMappings=flag("skipIoMappings"), annotation=get("annotation") or None)
+    if op.version:
+        payload[op.version] = draft.definition.id if draft.definition else None
+    payload.update(field_values(op.fields, params, draft, user))
+    payload.update(op.spec.constants)
     return payload
-
-
-def instructions_of(params: QueryDict) -> list[dict]:
-    instructions = []
-    for kind, target in zip(params.getlist("ins_type"), params.getlist("ins_id"), strict=False):
-        if not kind or not target:
-            continue
-        key = "transitionId" if kind == "startTransition" else "activityId"
-        instructions.append({"type": kind, key: target})
-    return instructions
-
-
-def _retries(raw: str, draft: Draft) -> int | str | None:
-    if raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        return raw  # the serializer names the field and the problem
 
 
 def _validate(draft: Draft, user) -> None:
@@ -215,10 +184,22 @@ def _validate(draft: Draft, user) -> None:
         draft.data = draft.op.operation.validate(draft.payload, user)
     except ValidationError as exc:
         for name, messages in _flatten(exc.detail).items():
-            draft.errors.setdefault(FIELD_OF_ERROR.get(name, name), messages)
+            draft.errors.setdefault(_error_field(draft.op, name), messages)
         return
     except BadUserRequest as exc:
-        draft.errors["selection"] = str(exc)
+        draft.errors[_field_named_in(draft.op, str(exc))] = str(exc)
+
+
+def _error_field(op: WizardOperation, name: str) -> str:
+    return "version" if op.version and name == op.version else FIELD_OF_ERROR.get(name, name)
+
+
+def _field_named_in(op: WizardOperation, message: str) -> str:
+    """Where an engine error shows: next to the first field its message names, else at the selection."""
+    for field_ in op.fields:
+        if re.search(rf"\b{re.escape(field_.name)}\b", message):
+            return field_.name
+    return "selection"
 
 
 def _flatten(detail) -> dict[str, str]:

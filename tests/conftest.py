@@ -83,6 +83,10 @@ def batch_sizes(settings):
     """Set batchJobsPerSeed and invocationsPerBatchJob for batches created in the test."""
 
     def apply(per_seed: int, invocations: int) -> None:
-        settings.BATCH = {**settings.BATCH, "JOBS_PER_SEED": per_seed, "INVOCATIONS_PER_JOB": invocations, "PER_TYPE": {}}
+        from batches.operations import REGISTRY
+
+        # Per type too: they win over the operations' own defaults (instance-modification's 200).
+        sizes = {"JOBS_PER_SEED": per_seed, "INVOCATIONS_PER_JOB": invocations}
+        settings.BATCH = {**settings.BATCH, **sizes, "PER_TYPE": {batch_type: sizes for batch_type in REGISTRY}}
 
     return apply

@@ -8,6 +8,7 @@ from typing import ClassVar
 from django.db.models import Model, Q, QuerySet
 from rest_framework import serializers
 
+from batches.operations.wizard import WizardSpec
 from engine.errors import BadUserRequest
 from engine.models import ProcessInstance
 from engine.query import MAX_LIST_LENGTH, QuerySpec
@@ -73,6 +74,11 @@ class InstanceQueries(serializers.Serializer):
         return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
 
 
+def definition_refs(definition) -> dict:
+    """The op-log columns naming a process definition (Camunda's batch commands fill both)."""
+    return {"process_definition_id": definition.id, "process_definition_key": definition.key}
+
+
 def ineligible(count: int, sentence: Sentence) -> list[tuple[str, int]]:
     """One group of targets the batch will skip or fail, worded for its count; nothing when it is empty."""
     if not count:
@@ -100,6 +106,11 @@ class BatchOperation:
     serializer_class: ClassVar[type[serializers.Serializer]]
     target_model: ClassVar[type[Model]]
     empty_message: ClassVar[str]
+    # Batch sizes of this type, unless BATCH_<NAME>_<TYPE> says otherwise (None: the global default).
+    invocations_per_job: ClassVar[int | None] = None
+    jobs_per_seed: ClassVar[int | None] = None
+    # How the Cockpit wizard offers this type (None: not offered there).
+    wizard: ClassVar[WizardSpec | None] = None
 
     @property
     def permission(self) -> str:

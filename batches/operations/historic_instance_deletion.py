@@ -3,6 +3,7 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from batches.operations.base import BatchOperation, Selection, check_query, id_list, ineligible, query_field, run_query
+from batches.operations.wizard import Field, WizardSpec
 from engine.errors import BadUserRequest
 from engine.models import HistoricProcessInstance
 from engine.selectors import HISTORIC_PROCESS_INSTANCE, visible
@@ -31,6 +32,17 @@ class HistoricInstanceDeletion(BatchOperation):
     serializer_class = HistoricInstanceDeletionSerializer
     target_model = HistoricProcessInstance
     empty_message = "historicProcessInstanceIds is empty"
+    wizard = WizardSpec(
+        key="delete-history",
+        title="Delete historic process instances",
+        verb="delete the history of",
+        scope="history",
+        notice="Only finished process instances can be deleted from history; running instances are not listed.",
+        fields=(Field("deleteReason", "Delete reason", max_length=4000),),
+        destructive=True,
+        ids_name="historicProcessInstanceIds",
+        constants={"failIfNotExists": False},
+    )
 
     def selection(self, data: dict, user) -> Selection:
         ids = list(dict.fromkeys(data.get("historicProcessInstanceIds") or []))

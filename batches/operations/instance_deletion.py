@@ -13,6 +13,7 @@ from batches.operations.base import (
     run_query,
     running_among,
 )
+from batches.operations.wizard import Field, WizardSpec, flags
 from engine.models import ProcessInstance
 from engine.selectors import PROCESS_INSTANCE
 from engine.services.lifecycle import instances_delete
@@ -39,6 +40,18 @@ class InstanceDeletion(BatchOperation):
     serializer_class = InstanceDeletionSerializer
     target_model = ProcessInstance
     empty_message = "processInstanceIds is empty"
+    wizard = WizardSpec(
+        key="cancel",
+        title="Cancel running process instances",
+        verb="cancel",
+        scope="runtime",
+        notice="Only running process instances can be cancelled. Their history is kept and marked EXTERNALLY_TERMINATED.",
+        fields=(
+            Field("deleteReason", "Delete reason", max_length=4000),
+            *flags("skipCustomListeners", "skipSubprocesses", "skipIoMappings"),
+        ),
+        destructive=True,
+    )
 
     def selection(self, data: dict, user) -> Selection:
         sources = []

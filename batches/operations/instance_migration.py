@@ -3,9 +3,18 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from batches.operations.base import (
-    NOT_RUNNING_SKIPPED, BatchOperation, Selection, check_query, id_list, ineligible, query_field,
-    run_query, running_among,
+    NOT_RUNNING_SKIPPED,
+    BatchOperation,
+    Selection,
+    check_query,
+    definition_refs,
+    id_list,
+    ineligible,
+    query_field,
+    run_query,
+    running_among,
 )
+from batches.operations.wizard import MIGRATION_PLAN, Field, WizardSpec, flags
 from engine.errors import BadUserRequest, BadUserRequestException
 from engine.models import ActivityInstance, ProcessDefinition, ProcessInstance
 from engine.selectors import PROCESS_INSTANCE, visible
@@ -43,6 +52,25 @@ class InstanceMigration(BatchOperation):
     serializer_class = MigrationSerializer
     target_model = ProcessInstance
     empty_message = NO_SELECTION
+    wizard = WizardSpec(
+        key="migrate",
+        title="Migrate process instances",
+        verb="migrate",
+        scope="runtime",
+        notice="Moves running instances of the chosen version to the target version; each token follows its "
+        "activity's instruction. An instance with a token in an unmapped activity fails.",
+        fields=(
+            Field(
+                "migrationPlan", "Target version", MIGRATION_PLAN,
+                required="Choose the version to migrate to.",
+            ),
+            *flags("skipCustomListeners", "skipIoMappings"),
+        ),
+        version="",  # the search's version is the plan's source, not a payload field of its own
+        version_required="Choose the process definition version to migrate from.",
+        sync_path="migration/execute",
+        sync_threshold_setting="MIGRATION_SYNC_THRESHOLD",
+    )
 
     def validate(self, payload: object, user=None) -> dict:
         data = super().validate(payload, user)
@@ -89,7 +117,7 @@ class InstanceMigration(BatchOperation):
         return "Migrate", "ProcessInstance", migration_log_properties(plan, total, asynchronous=True)
 
     def operation_log_refs(self, data: dict) -> dict:
-        return {"process_definition_id": data["plan"].source.id, "process_definition_key": data["plan"].source.key}
+        return definition_refs(data["plan"].source)
 
     def apply(self, ids, configuration):
         plan = plan_parse(configuration["migrationPlan"], ProcessDefinition.objects.all())

@@ -4,14 +4,22 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from batches.operations.base import (
-    NOT_RUNNING_SKIPPED, BatchOperation, InstanceQueries, Selection, id_list, ineligible, running_among,
+    NOT_RUNNING_SKIPPED,
+    BatchOperation,
+    InstanceQueries,
+    Selection,
+    definition_refs,
+    id_list,
+    ineligible,
+    running_among,
 )
 from batches.operations.suspension import instance_selection
+from batches.operations.wizard import INSTRUCTIONS, Field, WizardSpec, flags
 from engine.errors import BadUserRequest, NotFound
 from engine.locking import instances_lock
 from engine.models import ProcessDefinition, ProcessInstance
 from engine.services.lifecycle import NOT_RUNNING, ChunkResult
-from engine.services.modification import instance_modify, validate_instructions
+from engine.services.modification import INSTRUCTION_TYPES, instance_modify, validate_instructions
 
 OTHER_DEFINITION = "instance belongs to another process definition"
 SUSPENDED_WILL_FAIL = ("is suspended and will fail", "are suspended and will fail")
@@ -54,6 +62,25 @@ class InstanceModification(BatchOperation):
     serializer_class = ModificationSerializer
     target_model = ProcessInstance
     empty_message = "Process instance ids is empty"
+    invocations_per_job = 200  # walks each instance's tokens one at a time
+    wizard = WizardSpec(
+        key="modify",
+        title="Modify process instances",
+        verb="modify",
+        scope="runtime",
+        notice="Only running instances of the chosen process definition version are modified; choose the version first.",
+        fields=(
+            Field(
+                "instructions", "Instructions", INSTRUCTIONS, choices=INSTRUCTION_TYPES,
+                hint="Instructions run in order, for every selected instance of the chosen version.",
+            ),
+            *flags("skipCustomListeners", "skipIoMappings"),
+            Field("annotation", "Annotation", max_length=4000),
+        ),
+        destructive=True,
+        version="processDefinitionId",
+        version_required="Choose the process definition version to modify.",
+    )
 
     def selection(self, data: dict, user) -> Selection:
         return instance_selection(data, user)
@@ -86,7 +113,7 @@ class InstanceModification(BatchOperation):
 
     def operation_log_refs(self, data: dict) -> dict:
         # Camunda's ProcessInstanceModificationBatchCmd fills the definition's id and key columns.
-        return {"process_definition_id": data["definition"].id, "process_definition_key": data["definition"].key}
+        return definition_refs(data["definition"])
 
     def apply(self, ids, configuration):
         """One instance at a time: modification walks each instance's tokens.

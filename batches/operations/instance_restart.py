@@ -2,11 +2,21 @@
 from django.db.models import QuerySet
 from rest_framework import serializers
 
-from batches.operations.base import BatchOperation, Selection, check_query, id_list, ineligible, query_field, run_query
+from batches.operations.base import (
+    BatchOperation,
+    Selection,
+    check_query,
+    definition_refs,
+    id_list,
+    ineligible,
+    query_field,
+    run_query,
+)
+from batches.operations.wizard import CHECKBOX, INSTRUCTIONS, Field, WizardSpec, flags
 from engine.errors import BadUserRequest
 from engine.models import HistoricProcessInstance, ProcessDefinition
 from engine.selectors import HISTORIC_PROCESS_INSTANCE, visible
-from engine.services.restart import instances_restart, restart_instructions
+from engine.services.restart import START_TYPES, instances_restart, restart_instructions
 
 # Camunda's RestartProcessInstancesCmd / the REST resource (research: migration_restart.md §2).
 NO_SELECTION = "processInstanceIds is empty"
@@ -45,6 +55,27 @@ class InstanceRestart(BatchOperation):
     serializer_class = RestartSerializer
     target_model = HistoricProcessInstance
     empty_message = NO_SELECTION
+    invocations_per_job = 1000  # rows built in Python per instance, inserted in bulk (bench/: 1000-2000 per job)
+    wizard = WizardSpec(
+        key="restart",
+        title="Restart finished process instances",
+        verb="restart",
+        scope="history",
+        notice="Starts a new instance of the chosen version for every selected finished instance of that version, "
+        "with its variables (their last values, or the initial ones) and, unless left out, its business key.",
+        fields=(
+            Field(
+                "instructions", "Start instructions", INSTRUCTIONS, choices=START_TYPES,
+                hint="Where the new instances start, in order; at least one instruction.",
+            ),
+            Field("initialVariables", "Use the initial variables (instead of the last values)", CHECKBOX),
+            Field("withoutBusinessKey", "Without business key", CHECKBOX),
+            *flags("skipCustomListeners", "skipIoMappings"),
+        ),
+        destructive=True,  # new instances run their tasks; a restart cannot be taken back
+        version="processDefinitionId",
+        version_required="Choose the process definition version to restart.",
+    )
 
     def validate(self, payload: object, user=None) -> dict:
         data = super().validate(payload, user)
@@ -89,7 +120,7 @@ class InstanceRestart(BatchOperation):
         return "RestartProcessInstance", "ProcessInstance", {"nrOfInstances": (None, total), "async": (None, True)}
 
     def operation_log_refs(self, data: dict) -> dict:
-        return {"process_definition_id": data["definition"].id, "process_definition_key": data["definition"].key}
+        return definition_refs(data["definition"])
 
     def apply(self, ids, configuration):
         definition = ProcessDefinition.objects.filter(id=configuration["processDefinitionId"]).first()

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from batches.operations.base import (
     BatchOperation, InstanceQueries, Selection, check_query, id_list, ineligible, query_field, run_query,
 )
+from batches.operations.wizard import DATETIME, INTEGER, Field, WizardSpec
 from engine.models import HistoricProcessInstance, Job, ProcessInstance
 from engine.query import format_date, parse_date
 from engine.selectors import HISTORIC_PROCESS_INSTANCE, JOB, PROCESS_INSTANCE, visible
@@ -98,6 +99,20 @@ class SetJobRetriesByProcess(SetJobRetries):
     path = "process-instance/job-retries"
     label = "Set retries of the jobs of process instances"
     serializer_class = ProcessJobRetriesSerializer
+    wizard = WizardSpec(
+        key="retries",
+        title="Set retries of jobs",
+        verb="set the retries of",
+        scope="runtime",
+        notice="Sets the retries of every job of the selected running instances; failed jobs run again and their "
+        "incidents are resolved.",
+        fields=(
+            Field("retries", "Retries", INTEGER, min_value=0),
+            Field("dueDate", "Due date (UTC, optional)", DATETIME),
+        ),
+        unit="job",
+        ids_name="processInstances",
+    )
 
     def selection(self, data: dict, user) -> Selection:
         instances = Q(pk__in=[])

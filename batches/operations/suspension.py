@@ -5,6 +5,7 @@ from rest_framework import serializers
 from batches.operations.base import (
     NOT_RUNNING_SKIPPED, BatchOperation, InstanceQueries, Selection, id_list, ineligible, run_query, running_among,
 )
+from batches.operations.wizard import RADIO, Field, WizardSpec
 from engine.models import HistoricProcessInstance, ProcessInstance
 from engine.selectors import HISTORIC_PROCESS_INSTANCE, PROCESS_INSTANCE
 from engine.services.lifecycle import instances_set_suspended
@@ -43,6 +44,19 @@ def instance_selection(data: dict, user) -> Selection:
 
 
 class Suspension(BatchOperation):
+    wizard = WizardSpec(
+        key="suspend",
+        title="Suspend or activate process instances",
+        verb="change the suspension state of",
+        scope="runtime",
+        notice="Suspended instances make no progress and their jobs do not run until they are activated.",
+        fields=(
+            Field(
+                "suspended", "Suspension state", RADIO, choices=(("true", "Suspend", True), ("false", "Activate", False)),
+                required="Choose whether to suspend or to activate.",
+            ),
+        ),
+    )
     type = "instance-update-suspension-state"
     path = "process-instance/suspended-async"
     label = "Suspend or activate process instances"

@@ -11,23 +11,16 @@ from django.db import transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from batches.operations.instance_migration import InstanceMigration, migration_log_properties
+from batches.operations.instance_migration import InstanceMigration
 from batches.operations.instance_restart import InstanceRestart
 from batches.selection import selection_ids
+from batches.sync import migration_execute
 from engine.errors import BadUserRequest, EngineRefusal
 from engine.models import ProcessDefinition
 from engine.rest.base import CamundaView
 from engine.rest.views import json_body
 from engine.selectors import visible
-from engine.services.migration import (
-    INSTANCE_INVALID,
-    INSTANCE_MISSING,
-    InstanceNotMigratable,
-    instance_report,
-    plan_generate,
-    plan_parse,
-    plan_report,
-)
+from engine.services.migration import plan_generate, plan_parse, plan_report
 from engine.services.oplog import operation_log_write
 from engine.tenancy import visible_tenant_ids
 from engine.variables import parse_typed_variables
@@ -98,25 +91,8 @@ class MigrationExecute(CamundaView):
     def post(self, request: Request) -> Response:
         self.require(request, MIGRATION.permission)
         data = MIGRATION.validate(self.body(request), request.user)
-        plan = data["plan"]
         ids = selection_ids(MIGRATION.selection(data, request.user), settings.SYNC_MAX_INSTANCES, too_many(MIGRATION.path))
-        with transaction.atomic():
-            result = MIGRATION.run_chunk(ids, {**MIGRATION.configuration(data), "tenantIds": visible_tenant_ids(request.user)})
-            # Camunda stops at the first instance that cannot migrate and rolls everything back.
-            first = next((i for i in ids if i in result.failed or i in result.skipped), None)
-            if first in result.skipped:
-                raise EngineRefusal(INSTANCE_MISSING.format(instance=first))
-            if first is not None:
-                if result.failed[first].startswith(INSTANCE_INVALID.format(instance=first)):
-                    raise InstanceNotMigratable(result.failed[first], instance_report(plan, first))
-                raise EngineRefusal(result.failed[first])
-            operation_log_write(
-                user_id=request.user.get_username(),
-                operation_type="Migrate",
-                entity_type="ProcessInstance",
-                properties=migration_log_properties(plan, len(ids), asynchronous=False),
-                **MIGRATION.operation_log_refs(data),
-            )
+        migration_execute(data=data, ids=ids, user=request.user)
         return Response(status=204)
 
 

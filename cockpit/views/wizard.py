@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -14,6 +14,7 @@ from cockpit.confirmation import (
     CONFIRMATION_GONE,
     confirm_context,
     selection_consume,
+    selection_execute_now,
     selection_freeze,
     selection_lock,
     selection_of,
@@ -22,12 +23,11 @@ from cockpit.confirmation import (
 )
 from cockpit.models import ConfirmedSelection, WizardSubmission
 from cockpit.search import INCIDENT_TYPES, VARIABLE_OPERATORS, variable_rows
-from cockpit.wizard import ERROR_FIELDS, INSTRUCTION_ROWS, OPERATIONS, allowed_operations, build_draft, matches
+from cockpit.wizard import ERROR_FIELDS, OPERATIONS, Draft, allowed_operations, build_draft, matches
 from engine.errors import EngineError
 from engine.models import ProcessDefinition
 from engine.rest.errors import drf_message
 from engine.selectors import visible
-from engine.services.modification import INSTRUCTION_TYPES
 from engine.tenancy import visible_tenant_ids
 
 PAGE_SIZE = 20
@@ -53,16 +53,14 @@ def define(request: HttpRequest) -> HttpResponse:
         "match_count": match_count,
         "page": page,
         "has_next_page": match_count > page * PAGE_SIZE,
-        "instruction_types": INSTRUCTION_TYPES,
+        "form_fields": _form_fields(draft),
         "selected_ids": set(request.GET.getlist("id")),
         "keys": visible(ProcessDefinition, request.user).values_list("key", flat=True).distinct().order_by("key"),
         "versions": visible(ProcessDefinition, request.user).order_by("key", "-version"),
         "tenants": visible_tenant_ids(request.user),
-        "instruction_rows": _instruction_rows(request),
         "variable_rows": variable_rows(request.GET),
         "variable_operators": VARIABLE_OPERATORS,
         "incident_types": INCIDENT_TYPES,
-        "activities": _activities(draft.definition),
         "query_string": request.GET.urlencode(),
         "field_errors": [(name, draft.errors.get(name, "")) for name in ERROR_FIELDS],
     }
@@ -83,15 +81,20 @@ def _page_number(request: HttpRequest) -> int:
         return 1
 
 
-def _instruction_rows(request: HttpRequest) -> list[tuple[str, str]]:
-    rows = list(zip(request.GET.getlist("ins_type"), request.GET.getlist("ins_id"), strict=False))
-    return (rows + [("", "")] * INSTRUCTION_ROWS)[:INSTRUCTION_ROWS]
-
-
-def _activities(definition: ProcessDefinition | None) -> dict[str, list[str]]:
-    if definition is None:
-        return {"activities": [], "flows": []}
-    return {"activities": sorted(definition.graph["activities"]), "flows": sorted(definition.graph["flows"])}
+def _form_fields(draft: Draft) -> list[dict]:
+    """The operation's fields as the template renders them: the field, its value, error and editor."""
+    if draft.op is None:
+        return []
+    return [
+        {
+            "field": f,
+            "value": draft.params.get(f.name, ""),
+            "error": draft.errors.get(f.name, ""),
+            "editor": draft.editors.get(f.name),
+            "partial": f"cockpit/_editor_{f.kind.replace('-', '_')}.html",
+        }
+        for f in draft.op.fields
+    ]
 
 
 @login_required
@@ -166,13 +169,17 @@ def _create(request: HttpRequest, selection: ConfirmedSelection) -> HttpResponse
                 return _spent(request, token)
             if op not in allowed_operations(request.user):
                 raise PermissionError(f"You may not {op.verb} instances (permission {op.operation.permission}).")
-            batch = batch_create(
-                operation=op.operation,
-                payload=selection.payload,
-                user=request.user,
-                confirmed_targets=selection.targets(),
-            )
-            submission.batch_id = batch.id
+            if op.executes_now(selection.count):
+                submission.path = op.rest_path(selection.payload, now=True)
+                submission.instances = selection_execute_now(selection, request.user)
+            else:
+                batch = batch_create(
+                    operation=op.operation,
+                    payload=selection.payload,
+                    user=request.user,
+                    confirmed_targets=selection.targets(),
+                )
+                submission.batch_id = batch.id
             submission.save(force_insert=True)
             selection_consume(selection)
     except IntegrityError:  # the same token committed by a concurrent click
@@ -210,5 +217,15 @@ def result(request: HttpRequest, token: str) -> HttpResponse:
             "error": submission.error,
             "op": OPERATIONS.get(submission.operation),
             "back_url": _step1_url(submission.params),
+            "target_url": _target_url(submission),
+            "ran_now": submission.operation in OPERATIONS and OPERATIONS[submission.operation].spec.sync_path == submission.path,
         },
     )
+
+
+def _target_url(submission: WizardSubmission) -> str:
+    """After a migration that ran at once: the target version's page (its instances are there now)."""
+    target = QueryDict(submission.params).get("target", "")
+    if submission.instances is None or not target:
+        return ""
+    return reverse("definition", args=[target])

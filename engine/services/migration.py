@@ -182,7 +182,9 @@ def plan_generate(source: ProcessDefinition, target: ProcessDefinition, *, updat
     """One instruction per activity with the same id and kind in both definitions (Camunda's generator)."""
     del update_event_triggers  # no activity of this engine has an event trigger to update
     instructions = []
-    for activity_id, node in source.graph["activities"].items():
+    # By activity id: the stored graph keeps no document order on PostgreSQL (jsonb), and a plan
+    # that reads the same on every database is easier to review (Camunda's own order is a HashSet's).
+    for activity_id, node in sorted(source.graph["activities"].items()):
         other = target.activity(activity_id)
         if other is None or node["type"] not in MIGRATABLE or other["type"] != node["type"]:
             continue

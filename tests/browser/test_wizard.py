@@ -1,4 +1,5 @@
 """The wizard walked in a real browser for each operation, watched to completion on a real q2 cluster."""
+import json
 import re
 
 import pytest
@@ -254,3 +255,41 @@ def test_the_variable_filter_narrows_the_live_count(page, live_server):
     shot(page, "variable-filter")
     page.click("#next")
     expect(page.locator("#summary")).to_have_text("You are about to cancel 1 instance.")
+
+
+def test_restart_finished_instances_from_an_activity(page, cluster):
+    cluster(workers=2)
+    definition = deploy(key="again")
+    done = [finished_with_key(definition, f"R-{i}") for i in range(3)]
+    choose_operation(page, "restart")
+    expect(page.locator("#error-version")).to_contain_text("Choose the process definition version to restart")
+    page.select_option("#version", definition.id)
+    expect(page.locator("select[name=ins_id] option[value=service]").first).to_be_attached()  # the body re-rendered
+    expect(page.locator("select[name=ins_type] option[value=cancel]")).to_have_count(0)  # start instructions only
+    page.locator("select[name=ins_type]").nth(0).select_option("startBeforeActivity")
+    page.locator("select[name=ins_id]").nth(0).select_option("task")
+    page.check("input[name=withoutBusinessKey]")
+    expect(page.locator("#match-count")).to_have_text("3")
+    expect(page.locator("#next")).to_be_enabled()
+    shot(page, "restart-1-define")
+    page.click("#next")
+    expect(page.locator("#summary")).to_contain_text("You are about to restart 3 instances")
+    page.click("#rest-details summary")
+    expect(page.locator("#rest-endpoint")).to_have_text(f"POST /engine-rest/process-definition/{definition.id}/restart-async")
+    body = json.loads(page.locator("#rest-payload").inner_text())
+    assert "processDefinitionId" not in body and body["withoutBusinessKey"] is True  # it travels in the path
+    shot(page, "restart-2-confirm")
+    page.click("#execute")
+    expect(page.locator("#batch-id")).to_be_visible()
+    page.click("#monitor-link")
+    expect(page.locator("#final-state")).to_have_text("completed", timeout=90_000)
+    shot(page, "restart-3-monitor")
+    restarted = ProcessInstance.objects.filter(process_definition_id=definition.id)
+    assert restarted.count() == 3 and set(restarted.values_list("business_key", flat=True)) == {None}
+    assert HistoricProcessInstance.objects.filter(id__in=[d.id for d in done], end_time__isnull=False).count() == 3
+
+
+def finished_with_key(definition, business_key):
+    instance = start(definition, business_key=business_key)
+    instance_modify(instance_id=instance.id, instructions=[{"type": "cancel", "activityId": "task"}])
+    return instance
