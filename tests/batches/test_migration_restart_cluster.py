@@ -84,3 +84,25 @@ def test_a_restart_batch_from_the_start_event_and_from_an_activity(cluster, admi
     assert again.business_key is None
     # Its service task ran on the workers and the instance completed with the last variables.
     wait_for(lambda: HistoricProcessInstance.objects.get(id=again.id).state == "COMPLETED", timeout=30, message="completion")
+
+
+def test_an_unmapped_active_activity_fails_its_item_on_real_workers(cluster, admin_user, batch_sizes):
+    batch_sizes(per_seed=2, invocations=2)
+    v1, v2 = deploy(V1, key="mig"), deploy(V2, key="mig")
+    cluster(workers=2)
+    mapped = start(v1)
+    complete(mapped, "check")  # tokens in "task" and the join: both mapped below
+    unmapped = start(v1)  # a token in "check", which the plan leaves out
+    plan = {"sourceProcessDefinitionId": v1.id, "targetProcessDefinitionId": v2.id,
+            "instructions": [instruction("task"), instruction("join")]}
+    batch = create_via_rest(admin_user, "migration/executeAsync", {"migrationPlan": plan, "processInstanceIds": [mapped.id, unmapped.id]})
+    job = wait_for(
+        lambda: Job.objects.filter(job_definition_id=batch["batchJobDefinitionId"], retries=0).first(),
+        timeout=60, message="the execution job to run out of retries",
+    )
+    assert "There is no migration instruction for this instance's activity" in job.exception_message
+    items = {i.target_id: i for i in BatchItem.objects.filter(batch_id=batch["id"])}
+    assert items[mapped.id].state == "SUCCEEDED" and items[unmapped.id].state == "FAILED"
+    assert f"Cannot migrate process instance '{unmapped.id}'" in items[unmapped.id].detail
+    assert ProcessInstance.objects.get(id=unmapped.id).process_definition_id == v1.id
+    assert tokens(mapped) == ["join", "task"] and ProcessInstance.objects.get(id=mapped.id).process_definition_id == v2.id
