@@ -90,8 +90,7 @@ class InstanceMigration(BatchOperation):
         running = running_among(targets, user)
         of_source = running.filter(process_definition_id=plan.source.id)
         unmapped = (
-            ActivityInstance.objects.filter(process_instance__in=of_source.values("id"))
-            .exclude(activity_id__in=list(plan.by_source))
+            plan.unmapped(ActivityInstance.objects.filter(process_instance__in=of_source.values("id")))
             .values("process_instance_id")
             .distinct()
             .count()

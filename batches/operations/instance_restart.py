@@ -117,7 +117,7 @@ class InstanceRestart(BatchOperation):
         return data["definition"].tenant_id
 
     def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
-        return "RestartProcessInstance", "ProcessInstance", {"nrOfInstances": (None, total), "async": (None, True)}
+        return "RestartProcessInstance", "ProcessInstance", restart_log_properties(total, asynchronous=True)
 
     def operation_log_refs(self, data: dict) -> dict:
         return definition_refs(data["definition"])
@@ -141,3 +141,8 @@ def restart_definition(definition_id: str, user) -> ProcessDefinition:
     if definition is None:
         raise BadUserRequest(definition_not_found(definition_id))
     return definition
+
+
+def restart_log_properties(total: int, *, asynchronous: bool) -> dict:
+    # Camunda's AbstractRestartProcessInstanceCmd: these two, for the batch and for the synchronous call.
+    return {"nrOfInstances": (None, total), "async": (None, asynchronous)}

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from batches.operations.instance_migration import InstanceMigration
-from batches.operations.instance_restart import InstanceRestart
+from batches.operations.instance_restart import InstanceRestart, restart_log_properties
 from batches.selection import selection_ids
 from batches.sync import migration_execute
 from engine.errors import BadUserRequest, EngineRefusal
@@ -119,7 +119,7 @@ class ProcessDefinitionRestart(CamundaView):
                 user_id=request.user.get_username(),
                 operation_type="RestartProcessInstance",
                 entity_type="ProcessInstance",
-                properties={"nrOfInstances": (None, len(ids)), "async": (None, False)},
+                properties=restart_log_properties(len(ids), asynchronous=False),
                 **RESTART.operation_log_refs(data),
             )
         return Response(status=204)

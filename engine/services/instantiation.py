@@ -26,7 +26,7 @@ from engine.models import (
     new_id,
 )
 from engine.services.jobs import jobs_create_bulk
-from engine.services.runtime import ASYNC_CONTINUATION, Operation
+from engine.services.runtime import ASYNC_CONTINUATION, Operation, historic_instance_of
 from engine.services.variables import variable_rows, variable_updates
 
 
@@ -125,20 +125,12 @@ class BulkStart:
             job_definitions=self.job_definitions,
         )
         for instruction in instructions:
-            if instruction["type"] == "startBeforeActivity":
-                operation.enter(instruction["activityId"])
-            elif instruction["type"] == "startAfterActivity":
-                operation.take(definition.activity(instruction["activityId"])["outgoing"][0])
-            else:
-                operation.take(instruction["transitionId"])
+            operation.start(instruction)
         ended = operation.finish()
         first = instructions[0]
-        history = HistoricProcessInstance(
-            id=instance.id, business_key=business_key, process_definition_id=definition.id,
-            process_definition_key=definition.key, process_definition_name=definition.name,
-            process_definition_version=definition.version, start_time=self.now, start_user_id=user_id,
+        history = historic_instance_of(
+            instance,
             start_activity_id=first.get("activityId") or definition.flow(first["transitionId"])["target"],
-            tenant_id=definition.tenant_id, state=HistoricProcessInstance.ACTIVE,
             restarted_process_instance_id=restarted_from,
         )
         runtime, historic = variable_rows(instance, variables, self.now)

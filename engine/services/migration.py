@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Case, CharField, F, Q, Value, When
+from django.db.models import Case, CharField, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from engine.errors import BadUserRequest
@@ -118,6 +118,10 @@ class MigrationPlan:
     @property
     def by_source(self) -> dict[str, Instruction]:
         return {i.source: i for i in self.instructions}
+
+    def unmapped(self, tokens: QuerySet) -> QuerySet:
+        """The tokens (ActivityInstance rows) among these whose activity no instruction maps."""
+        return tokens.exclude(activity_id__in=list(self.by_source))
 
 
 # --- reading, generating and validating plans ------------------------------------------------------
@@ -287,8 +291,7 @@ def instances_not_migratable(plan: MigrationPlan, instance_ids: set[str]) -> dic
         .values_list("id", "process_definition_id")
     }
     unmapped = (
-        ActivityInstance.objects.filter(process_instance_id__in_ids=instance_ids - set(failed))
-        .exclude(activity_id__in=list(plan.by_source))
+        plan.unmapped(ActivityInstance.objects.filter(process_instance_id__in_ids=instance_ids - set(failed)))
         .order_by("process_instance_id", "start_time", "id")
         .values_list("process_instance_id", "id", "activity_id")
     )
@@ -309,8 +312,7 @@ def instance_report(plan: MigrationPlan, instance_id: str) -> dict:
             "sourceScopeId": activity_id,
             "failures": [NO_INSTRUCTION],
         }
-        for token_id, activity_id in ActivityInstance.objects.filter(process_instance_id=instance_id)
-        .exclude(activity_id__in=list(plan.by_source))
+        for token_id, activity_id in plan.unmapped(ActivityInstance.objects.filter(process_instance_id=instance_id))
         .values_list("id", "activity_id")
     ]
     return {

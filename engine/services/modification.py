@@ -184,13 +184,7 @@ def _apply(operation: Operation, instruction: dict, before: set[str]) -> None:
     if instruction.get("variables"):
         variables_set(instance=operation.instance, variables=instruction["variables"], now=timezone.now())
         operation.forget_variables()
-    if kind == "startBeforeActivity":
-        operation.enter(instruction["activityId"])
-    elif kind == "startAfterActivity":
-        node = operation.definition.activity(instruction["activityId"])
-        operation.take(node["outgoing"][0])
-    else:
-        operation.take(instruction["transitionId"])
+    operation.start(instruction)
 
 
 def _tokens_to_cancel(operation: Operation, instruction: dict, before: set[str]) -> list[str]:

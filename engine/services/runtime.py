@@ -91,6 +91,15 @@ class Operation:
     def take(self, flow_id: str) -> None:
         self.enter(self.definition.flow(flow_id)["target"])
 
+    def start(self, instruction: dict) -> None:
+        """Place a token as a validated start instruction says (startBeforeActivity, startAfterActivity, startTransition)."""
+        if instruction["type"] == "startBeforeActivity":
+            self.enter(instruction["activityId"])
+        elif instruction["type"] == "startAfterActivity":
+            self.take(self.definition.activity(instruction["activityId"])["outgoing"][0])
+        else:
+            self.take(instruction["transitionId"])
+
     def _choose_flow(self, activity_id: str, node: dict) -> str:
         variables = self.variables
         for flow_id in node["outgoing"]:
@@ -203,6 +212,25 @@ def end_instance(instance: ProcessInstance, *, state: str, now: datetime, delete
     ProcessInstance.objects.filter(id=instance.id).delete()  # keeps instance.id readable for callers
 
 
+def historic_instance_of(instance: ProcessInstance, *, start_activity_id: str, **extra) -> HistoricProcessInstance:
+    """The (unsaved) history row of an instance that starts now, ACTIVE."""
+    definition = instance.process_definition
+    return HistoricProcessInstance(
+        id=instance.id,
+        business_key=instance.business_key,
+        process_definition_id=definition.id,
+        process_definition_key=definition.key,
+        process_definition_name=definition.name,
+        process_definition_version=definition.version,
+        start_time=instance.start_time,
+        start_user_id=instance.start_user_id,
+        start_activity_id=start_activity_id,
+        tenant_id=instance.tenant_id,
+        state=HistoricProcessInstance.ACTIVE,
+        **extra,
+    )
+
+
 # --- public services ---------------------------------------------------------------------------
 
 
@@ -224,19 +252,7 @@ def instance_start(
             start_time=now,
             start_user_id=user_id,
         )
-        HistoricProcessInstance.objects.create(
-            id=instance.id,
-            business_key=business_key,
-            process_definition_id=definition.id,
-            process_definition_key=definition.key,
-            process_definition_name=definition.name,
-            process_definition_version=definition.version,
-            start_time=now,
-            start_user_id=user_id,
-            start_activity_id=definition.graph["start"],
-            tenant_id=definition.tenant_id,
-            state=HistoricProcessInstance.ACTIVE,
-        )
+        historic_instance_of(instance, start_activity_id=definition.graph["start"]).save(force_insert=True)
         variables_create(instance=instance, variables=variables or {}, now=now, initial=True)
         operation = Operation(instance=instance, definition=definition, now=now)
         operation.enter(definition.graph["start"])
