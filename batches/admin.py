@@ -2,7 +2,7 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 
-from batches.models import Batch, BatchItem, HistoricBatch
+from batches.models import Batch, BatchItem, BatchProgressSample, HistoricBatch, WebhookDelivery
 from batches.services import batch_set_suspended
 from engine.admin import ReadOnlyAdmin
 from engine.models import JobDefinition
@@ -53,7 +53,7 @@ class BatchAdmin(ReadOnlyAdmin):
 
 @admin.register(HistoricBatch)
 class HistoricBatchAdmin(ReadOnlyAdmin):
-    list_display = ["id", "type", "create_user_id", "start_time", "end_time", "final_state", "total_items", "items_failed"]
+    list_display = ["id", "type", "create_user_id", "start_time", "end_time", "final_state", "total_items", "items_failed", "removal_time"]
     list_filter = ["type", "final_state", "tenant_id"]
     search_fields = ["id", "create_user_id"]
 
@@ -63,5 +63,26 @@ class BatchItemAdmin(ReadOnlyAdmin):
     list_display = ["batch", "seq", "target_id", "state", "detail", "updated_at"]
     list_filter = ["state"]
     search_fields = ["=batch__id", "=target_id"]
+    show_full_result_count = False
+    list_select_related = ["batch"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The webhook delivery log (batches.notifications): read only, written by the delivery jobs."""
+
+    list_display = ["id", "batch", "event", "url", "state", "attempts", "last_status_code", "created_at", "delivered_at"]
+    list_filter = ["state", "event"]
+    search_fields = ["=id", "=batch__id", "url"]
+    date_hierarchy = "created_at"
+    list_select_related = ["batch"]
+
+
+@admin.register(BatchProgressSample)
+class BatchProgressSampleAdmin(ReadOnlyAdmin):
+    """The progress samples behind the details page's chart (batches.progress): read only."""
+
+    list_display = ["batch", "at", "done", "remaining"]
+    search_fields = ["=batch__id"]
     show_full_result_count = False
     list_select_related = ["batch"]

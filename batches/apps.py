@@ -15,6 +15,12 @@ class BatchesConfig(AppConfig):
         register_handlers()
         post_migrate.connect(create_operation_permissions, sender=self)
 
+        from batches import notifications
+        from batches.signals import batch_event
+
+        notifications.register_handlers()
+        batch_event.connect(notifications.on_batch_event, dispatch_uid="batches.notifications.webhooks")
+
 
 def create_operation_permissions(sender, using="default", **kwargs) -> None:
     """Each registered operation's create permission (declared on the operation, not in Batch.Meta)."""

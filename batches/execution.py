@@ -12,9 +12,14 @@ from django.utils import timezone
 from batches.models import Batch, BatchItem, HistoricBatch
 from batches.operations import operation_for
 from batches.operations.base import BatchOperation
+from batches.operations.removal_time import batch_removal_time_on_end
+from batches.pacing import batch_opening, is_paced, throttle_reserve
+from batches.progress import progress_sample_record
+from batches.signals import batch_event_on_commit
 from engine.models import Incident, Job, JobDefinition, new_id
 from engine.services.incidents import incidents_remove
 from engine.services.jobs import Failed, Reschedule, job_create, jobs_create_bulk, register_job_handler
+from engine.query import format_date, parse_date
 from engine.services.lifecycle import ChunkResult
 
 SEED_JOB = "batch-seed-job"
@@ -64,11 +69,16 @@ def run_seed_job(job: Job) -> Reschedule | None:
     return None
 
 
-def run_execution_job(job: Job) -> Failed | None:
-    """Apply the operation to this job's unfinished items; keep what succeeded, fail on item errors."""
+def run_execution_job(job: Job) -> Failed | Reschedule | None:
+    """Apply the operation to this job's unfinished items; keep what succeeded, fail on item errors.
+
+    A throttled or scheduled batch (batches.pacing) works its range in slices instead (run_paced_slice).
+    """
     batch = Batch.objects.filter(id=job.handler_configuration["batchId"]).first()
     if batch is None:
         return None
+    if is_paced(batch) or CURSOR in job.handler_configuration:
+        return run_paced_slice(job, batch)
     started = timezone.now()
     config = job.handler_configuration
     previous = dict(
@@ -85,9 +95,88 @@ def run_execution_job(job: Job) -> Failed | None:
     if failures:
         target, exc = failures[0]
         message = f"{len(failures)} of {len(items)} items failed; first {target}: {exc}"
+        _note_first_failure(batch.id)
         return Failed(message=message, stacktrace="".join(traceback.format_exception(exc)))
     batch_complete_if_done(batch.id, finishing_job_id=job.id)
     return None
+
+
+# --- paced execution jobs (batches.pacing) --------------------------------------------------------
+CURSOR = "cursor"  # handler_configuration: the seq where the next slice of the range begins
+RESERVED_AT = "reservedAt"  # a slice reserved on the batch's throttle, worked when it is due
+RESERVED_ITEMS = "reservedItems"
+
+
+def run_paced_slice(job: Job, batch: Batch) -> Failed | Reschedule | None:
+    """Work the next slice of this job's range if the schedule and the throttle allow it now.
+
+    Outside the schedule: reschedule to its next opening without working. Throttled: a slice is
+    reserved on the batch's shared timeline before it is worked; a reservation in the future
+    reschedules the job to it. After a slice the cursor is stored on the job; at the end of the
+    range the job fails as today if items of the range failed, so a retry retries only those.
+    """
+    now = timezone.now()
+    config = dict(job.handler_configuration)
+    opening = batch_opening(batch, now)
+    if opening is not None:
+        config.pop(RESERVED_AT, None)
+        config.pop(RESERVED_ITEMS, None)
+        _save_config(job, config)
+        return Reschedule(due_date=opening)
+    cursor = config.get(CURSOR, config["first"])
+    end = min(config["last"], batch.total_items)
+    size = end - cursor  # unthrottled: the rest of the range
+    reserved_at = config.pop(RESERVED_AT, None)
+    reserved = config.pop(RESERVED_ITEMS, None)
+    if reserved_at is not None and parse_date(reserved_at) <= now:
+        size = reserved  # a reservation that is due (one made before a rate change was dropped above)
+    elif batch.max_items_per_second is not None:
+        reservation = throttle_reserve(batch_id=batch.id, now=now, at_most=max(size, 1))
+        if reservation is not None:
+            start, size = reservation
+            if start > now:
+                _save_config(job, {**config, RESERVED_AT: format_date(start), RESERVED_ITEMS: size})
+                return Reschedule(due_date=start)
+    return _work_slice(job, batch, config, cursor, end, max(size, 1), now)
+
+
+def _work_slice(job: Job, batch: Batch, config: dict, cursor: int, end: int, size: int, started) -> Failed | Reschedule | None:
+    rows = list(
+        BatchItem.objects.filter(batch_id=batch.id, seq__gte=cursor, seq__lt=end)
+        .exclude(state__in=[BatchItem.SUCCEEDED, BatchItem.SKIPPED])
+        .order_by("seq")
+        .values_list("seq", "target_id", "state")[: size + 1]
+    )
+    chunk, more = rows[:size], len(rows) > size
+    previous = {target: state for _, target, state in chunk}
+    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous)
+    _mark_execution_started(batch.id, started)
+    if more:
+        config[CURSOR] = chunk[-1][0] + 1
+        due = timezone.now()
+        reservation = throttle_reserve(batch_id=batch.id, now=due, at_most=end - config[CURSOR]) if batch.max_items_per_second else None
+        if reservation is not None:  # reserve the next slice now: one wake-up per slice
+            due, items = reservation
+            config.update({RESERVED_AT: format_date(due), RESERVED_ITEMS: items})
+        _save_config(job, config)
+        return Reschedule(due_date=due)
+    config.pop(CURSOR, None)
+    _save_config(job, config)
+    failed = BatchItem.objects.filter(batch_id=batch.id, seq__gte=config["first"], seq__lt=end, state=BatchItem.FAILED)
+    first_failed = failed.order_by("seq").values_list("target_id", "detail").first()
+    if first_failed is not None:
+        message = f"{failed.count()} of {end - config['first']} items failed; first {first_failed[0]}: {first_failed[1]}"
+        stacktrace = "".join(traceback.format_exception(failures[-1][1])) if failures else (first_failed[1] or "")
+        _note_first_failure(batch.id)
+        return Failed(message=message, stacktrace=stacktrace)
+    batch_complete_if_done(batch.id, finishing_job_id=job.id)
+    return None
+
+
+def _save_config(job: Job, config: dict) -> None:
+    """The job's cursor and reservation, written in the handler's transaction."""
+    job.handler_configuration = config
+    Job.objects.filter(id=job.id).update(handler_configuration=config)
 
 
 def run_monitor_job(job: Job) -> Reschedule | None:
@@ -97,6 +186,14 @@ def run_monitor_job(job: Job) -> Reschedule | None:
     if not Batch.objects.filter(id=job.handler_configuration["batchId"]).exists():
         return None
     return Reschedule(due_date=timezone.now() + timedelta(seconds=settings.BATCH["POLL_SECONDS"]))
+
+
+def _note_first_failure(batch_id: str) -> None:
+    """The first failed execution job of a batch is an event (batches.signals), sent once."""
+    batch = _lock_batch(batch_id)
+    if batch is not None and batch.first_failure_at is None:
+        Batch.objects.filter(id=batch_id).update(first_failure_at=timezone.now())
+        batch_event_on_commit(batch_id, "first_failed_job")
 
 
 def _lock_batch(batch_id: str) -> Batch | None:
@@ -169,6 +266,7 @@ def _count_moves(batch_id: str, previous: dict, targets, new_state: str) -> None
     if changes:
         _lock_batch(batch_id)
         HistoricBatch.objects.filter(id=batch_id).update(**changes)
+        progress_sample_record(batch_id)  # at most one per second and batch: the details page's chart
 
 
 class ItemFailed(Exception):
@@ -219,6 +317,8 @@ def batch_end(batch: Batch, *, canceled: bool) -> None:
     counts = item_counts(batch.id)
     if canceled:
         final = HistoricBatch.CANCELED
+    elif counts[BatchItem.FAILED] and counts[BatchItem.FAILED] == sum(counts.values()):
+        final = HistoricBatch.FAILED
     elif counts[BatchItem.FAILED] or counts[BatchItem.PENDING]:
         final = HistoricBatch.COMPLETED_WITH_FAILURES
     else:
@@ -231,7 +331,10 @@ def batch_end(batch: Batch, *, canceled: bool) -> None:
         items_failed=counts[BatchItem.FAILED],
         items_pending=counts[BatchItem.PENDING],
     )
+    progress_sample_record(batch.id, force=True)  # the chart's last point: the final counts
     batch_runtime_remove(batch)
+    batch_removal_time_on_end(batch.id)  # the historic batch's removal time (end strategy)
+    batch_event_on_commit(batch.id, final)
 
 
 def batch_runtime_remove(batch: Batch) -> None:
@@ -241,10 +344,21 @@ def batch_runtime_remove(batch: Batch) -> None:
     Batch.objects.filter(id=batch.id).delete()
 
 
-def register_handlers() -> None:
-    register_job_handler(SEED_JOB, run_seed_job)
-    register_job_handler(MONITOR_JOB, run_monitor_job)
-    from batches.operations import REGISTRY
+def batch_job_priority() -> int:
+    """Camunda's batchJobPriority (BATCH_JOB_PRIORITY): the priority of every new seed, monitor and
+    execution job, unless its job definition has an overriding priority (PUT /job-definition/{id}/jobPriority)."""
+    return settings.BATCH.get("JOB_PRIORITY", 0)
 
+
+def register_handlers() -> None:
+    """Execution jobs form the "batch" share (engine.services.jobs, fair shares): they yield to the
+    engine's own jobs, run at most BATCH_MAX_RUNNING_JOBS at once, and batches take turns. Seed and
+    monitor jobs are short and stay outside it."""
+    register_job_handler(SEED_JOB, run_seed_job, priority=batch_job_priority)
+    register_job_handler(MONITOR_JOB, run_monitor_job, priority=batch_job_priority)
+    from batches.operations import REGISTRY
+    from engine.services.jobs import JobShare
+
+    share = JobShare("batch", max_running=lambda: settings.BATCH.get("MAX_RUNNING_JOBS", 0))
     for batch_type in REGISTRY:
-        register_job_handler(batch_type, run_execution_job)
+        register_job_handler(batch_type, run_execution_job, priority=batch_job_priority, share=share)

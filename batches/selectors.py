@@ -6,6 +6,7 @@ from django.db.models.functions import Coalesce
 
 from batches.models import BatchItem, HistoricBatch
 from engine.models import Job
+from engine.errors import BadUserRequest
 from engine.query import Param, QuerySpec
 from engine.selectors import TENANT_PARAMS
 
@@ -17,6 +18,13 @@ def _suspended(value: bool) -> Q:
 
 def _completed(value: bool) -> Q:
     return Q(end_time__isnull=not value)
+
+
+def _final_state(name: str, raw: object, from_body: bool) -> str:
+    """One of HistoricBatch.FINAL_STATES (completed, completed_with_failures, failed, canceled)."""
+    if isinstance(raw, str) and raw.lower() in HistoricBatch.FINAL_STATES:
+        return raw.lower()
+    raise BadUserRequest(f"Cannot set query parameter '{name}' to value '{raw}': one of {', '.join(HistoricBatch.FINAL_STATES)}")
 
 
 BATCH_PARAMS = {
@@ -51,6 +59,9 @@ HISTORIC_BATCH = QuerySpec(
         "type": Param("str", "type"),
         "completed": Param("bool", _completed),
         "createdBy": Param("str", "create_user_id"),
+        # Ours: the final state of an ended batch (any case), and the batches retrying a batch's items.
+        "finalState": Param(_final_state, "final_state"),
+        "retryOf": Param("str", "retry_of_id"),
         **TENANT_PARAMS,
     },
     sort_fields={"batchId": "id", "startTime": "start_time", "endTime": "end_time", "tenantId": "tenant_id"},

@@ -11,9 +11,11 @@ from django.utils import timezone
 from batches.models import Batch, BatchItem, HistoricBatch
 from batches.operations import REGISTRY
 from batches.operations.base import BatchOperation, Selection
+from batches.operations.removal_time import batch_removal_time_at_start
 from batches.execution import MONITOR_JOB, SEED_JOB, batch_end, batch_runtime_remove, job_definition_ids
 from batches.selection import items_insert
-from engine.errors import BadUserRequest
+from batches.options import parse_options, strip_options
+from engine.errors import BadUserRequest, NotAuthorized
 from engine.models import HistoricJobLog, Job, JobDefinition, new_id
 from engine.services.jobs import job_create, jobs_set_suspended
 from engine.services.oplog import operation_log_write
@@ -46,13 +48,31 @@ class SelectionDrift(Exception):
 
 
 def batch_create(
-    *, operation: BatchOperation, payload: object, user, confirmed_targets: QuerySet | None = None
+    *,
+    operation: BatchOperation,
+    payload: object,
+    user,
+    confirmed_targets: QuerySet | None = None,
+    idempotency_key: str | None = None,
+    retry_of: str | None = None,
+    targets: list[str] | None = None,
 ) -> Batch:
     """Validate, freeze the selection as items, create the job definitions and the seed job.
 
+    payload: the REST payload: the operation's fields and our options (batches.options).
     confirmed_targets: the target ids the operator confirmed (a one-column queryset); see _freeze_items.
+    idempotency_key: the client's Idempotency-Key; the REST view answers an existing batch first.
+    retry_of: the batch whose failed or skipped items this batch retries.
+    targets: frozen target ids that replace the operation's selection (a retry runs on exactly these).
     """
-    data = operation.validate(payload, user)
+    if not isinstance(payload, dict):
+        raise BadUserRequest("Request body must be a JSON object")
+    options = parse_options(payload)
+    if options.webhook_url and not user.has_perm("batches.configure_webhook"):
+        raise NotAuthorized("webhookUrl: you lack the permission batches.configure_webhook to set a webhook")
+    if not options.reason and operation.type in settings.BATCH.get("REQUIRE_REASON", ()):
+        raise BadUserRequest(f"reason: a reason is required for {operation.type} batches (setting BATCH_REQUIRE_REASON)")
+    data = operation.validate(strip_options(payload), user)
     per_seed, invocations = batch_defaults(operation.type)
     now = timezone.now()
     with transaction.atomic():
@@ -65,9 +85,18 @@ def batch_create(
             create_user_id=user.get_username(),
             start_time=now,
             configuration={**operation.configuration(data), "tenantIds": visible_tenant_ids(user)},
+            retry_of_id=retry_of,
+            **options.model_fields(),
         )
         history = _create_history(batch)
-        total = _freeze_items(batch.id, operation, operation.selection(data, user), confirmed_targets)
+        HistoricBatch.objects.filter(id=history.id).update(
+            request={"payload": json_safe(strip_options(payload)), "options": options.as_json(), "path": operation.path},
+            reason=options.reason,
+            retry_of_id=retry_of,
+            idempotency_key=idempotency_key,
+        )
+        selection = Selection(ids=targets) if targets is not None else operation.selection(data, user)
+        total = _freeze_items(batch.id, operation, selection, confirmed_targets)
         batch.total_items = total
         batch.total_jobs = math.ceil(total / invocations)
         batch.tenant_id = _tenant_of(operation, data, batch.id)
@@ -84,17 +113,28 @@ def batch_create(
             tenant_id=batch.tenant_id,
         )
         operation_type, entity_type, properties = operation.operation_log(data, total)
+        if options.reason:  # ours: the operator's reason, beside the operation's own properties
+            properties = {**properties, "reason": (None, options.reason)}
         operation_log_write(
             user_id=batch.create_user_id,
             operation_type=operation_type,
             entity_type=entity_type,
             properties=properties,
             batch_id=batch.id,
-            annotation=batch.configuration.get("annotation"),
+            annotation=batch.configuration.get("annotation") or options.reason,
             tenant_id=batch.tenant_id,
             **operation.operation_log_refs(data),
         )
     return batch
+
+
+def json_safe(value: object) -> object:
+    """The payload as JSON can store it (it came from JSON, or from the wizard's JSON payload)."""
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
 def _freeze_items(
@@ -133,6 +173,7 @@ def _create_history(batch: Batch) -> HistoricBatch:
         batch_job_definition_id="",
         create_user_id=batch.create_user_id,
         start_time=batch.start_time,
+        removal_time=batch_removal_time_at_start(batch.type, batch.start_time),  # start strategy only
     )
 
 

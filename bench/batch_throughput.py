@@ -1,7 +1,7 @@
 """End-to-end batch throughput through REST + a real qcluster, against the set-based SQL limit.
 
 Usage: python bench/batch_throughput.py --db sqlite|postgres [--instances 1000,10000,100000]
-       [--ops cancel,suspend,retries,migrate,restart]
+       [--ops cancel,suspend,retries,migrate,restart,delete-history,set-variables,removal-time,external-task-retries]
 
 migrate moves every running instance of the demo's invoice version 2 to version 3 (the generated
 plan plus the renamed and removed user tasks mapped by hand); restart restarts every finished
@@ -50,7 +50,16 @@ PAYLOADS = {
     "retries": lambda servers: ("job/retries", {"jobQuery": {}, "retries": 5, "dueDate": "2099-01-01T00:00:00.000+0000"}),
     "migrate": migration,
     "restart": restart,
+    "delete-history": lambda servers: ("history/process-instance/delete", {
+        "historicProcessInstanceQuery": {"finished": True}, "deleteReason": "bench"}),
+    "set-variables": lambda servers: ("process-instance/variables-async", {
+        "processInstanceQuery": {}, "variables": SET_VARIABLES}),
+    "removal-time": lambda servers: ("history/process-instance/set-removal-time", {
+        "historicProcessInstanceQuery": {"finished": True}, "absoluteRemovalTime": REMOVAL_TIME}),
+    "external-task-retries": lambda servers: ("external-task/retries-async", {"externalTaskQuery": {}, "retries": 5}),
 }
+SET_VARIABLES = {"benchChecked": {"value": True, "type": "Boolean"}, "benchNote": {"value": "bench", "type": "String"}}
+REMOVAL_TIME = "2099-01-01T00:00:00.000+0000"
 
 
 def run_batch(env: dict, op: str, workers: int) -> dict:

@@ -27,7 +27,12 @@ from engine.models import (  # noqa: E402
     ProcessInstance,
     VariableInstance,
 )
+from engine.models import ExternalTask  # noqa: E402
 from engine.services.jobs import jobs_log_deletions  # noqa: E402
+from engine.services.lifecycle import historic_rows_delete  # noqa: E402
+from engine.services.removal_time import instances_removal_time_set  # noqa: E402
+from engine.services.variables import variables_set_many  # noqa: E402
+from engine.variables import parse_variables_map  # noqa: E402
 from engine.services.migration import Instruction, _case, plan_generate  # noqa: E402
 from engine.services.runtime import close_open_activities  # noqa: E402
 from engine.sql import MillisBetween  # noqa: E402
@@ -161,7 +166,47 @@ def restart() -> int:
     return HistoricProcessInstance.objects.filter(restarted_process_instance_id__isnull=False).count()
 
 
-OPERATIONS = {"cancel": cancel, "suspend": suspend, "retries": retries, "migrate": migrate, "restart": restart}
+def delete_history() -> int:
+    """Every finished instance's history deleted by the statements of historic_instances_delete
+    (plain DELETEs by id list), minus its row locks and per-item results."""
+    ids = set(HistoricProcessInstance.objects.filter(end_time__isnull=False).values_list("id", flat=True))
+    historic_rows_delete(ids)
+    return len(ids)
+
+
+def set_variables() -> int:
+    """The batch's variable on every running instance: variables_set_many (runtime rows upserted,
+    history and a revision per write, all set-based) over all of them at once, without the locks."""
+    ids = set(ProcessInstance.objects.values_list("id", flat=True))
+    variables_set_many(instance_ids=ids, variables=parse_variables_map(SET_VARIABLES, ""), now=timezone.now())
+    return len(ids)
+
+
+def removal_time() -> int:
+    """An absolute removal time on every finished instance and its dependent history rows."""
+    ids = set(HistoricProcessInstance.objects.filter(end_time__isnull=False).values_list("id", flat=True))
+    instances_removal_time_set(ids, REMOVAL_TIME)
+    return len(ids)
+
+
+def external_task_retries() -> int:
+    """Retries on every external task, their failedExternalTask incidents resolved (with history)."""
+    count = ExternalTask.objects.update(retries=5)
+    resolved = Incident.objects.filter(incident_type="failedExternalTask")
+    HistoricIncident.objects.filter(id__in=resolved.values("id")).update(state="resolved", end_time=timezone.now())
+    resolved._raw_delete(connection.alias)
+    return count
+
+
+# The payload values the batches of batch_throughput.py use (the limit applies the same change).
+SET_VARIABLES = {"benchChecked": {"value": True, "type": "Boolean"}, "benchNote": {"value": "bench", "type": "String"}}
+REMOVAL_TIME = timezone.now().replace(year=2099, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+OPERATIONS = {
+    "cancel": cancel, "suspend": suspend, "retries": retries, "migrate": migrate, "restart": restart,
+    "delete-history": delete_history, "set-variables": set_variables, "removal-time": removal_time,
+    "external-task-retries": external_task_retries,
+}
 
 if __name__ == "__main__":
     started = time.perf_counter()

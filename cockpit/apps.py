@@ -9,6 +9,8 @@ class CockpitConfig(AppConfig):
     verbose_name = "Cockpit"
 
     def ready(self) -> None:
+        from cockpit import throttle  # noqa: F401  (counts failed logins: the user_login_failed receiver)
+
         if os.environ.get("COCKPIT_SQL_COUNT_DIR"):  # bench/ only: statements per item
             from cockpit import sqlcount
 

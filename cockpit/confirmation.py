@@ -17,7 +17,7 @@ from batches.services import SelectionDrift
 from batches.sync import migration_execute
 from cockpit.models import ConfirmedSelection, ConfirmedTarget
 from cockpit.search import instance_count
-from cockpit.wizard import NO_JOBS, OPERATIONS, WizardOperation
+from cockpit.wizard import OPERATIONS, WizardOperation, no_targets
 from engine.errors import EngineError
 from engine.rest.errors import drf_message
 
@@ -141,7 +141,7 @@ class Summary:
 
     @property
     def empty_message(self) -> str:
-        return NO_JOBS if self.unit == "job" else NOTHING_LEFT
+        return NOTHING_LEFT if self.unit == "instance" else no_targets(self.unit)
 
 
 def summary_of(selection: ConfirmedSelection, user) -> Summary:
@@ -150,7 +150,7 @@ def summary_of(selection: ConfirmedSelection, user) -> Summary:
     summary = Summary(count=selection.count, unit=op.unit)
     try:
         data = op.operation.validate(selection.payload, user)
-        if op.unit == "job":
+        if op.unit != "instance":
             found = selection.payload.get(op.query_name) or {}
             summary.instances = instance_count(op, selection.payload, found, user)
         groups = op.operation.eligibility(data, selection.targets(), user)

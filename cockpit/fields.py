@@ -1,6 +1,6 @@
 """The wizard's fields: each kind (batches/operations/wizard.py) read from the URL into its payload value.
 
-Simple kinds give one value; the composite editors (instructions, migration plan) also give what
+Simple kinds give one value; the composite editors (instructions, migration plan, variables) also give what
 their shared partial shows (draft.editors[name]).
 """
 from __future__ import annotations
@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 from django.http import QueryDict
 
 from batches.operations.wizard import (
-    CHECKBOX, DATETIME, INSTRUCTIONS, INTEGER, MIGRATION_PLAN, RADIO, SELECT, TEXT, Field,
+    CHECKBOX, DATETIME, INSTRUCTIONS, INTEGER, MIGRATION_PLAN, RADIO, SELECT, TEXT, VARIABLES, Field,
 )
 from cockpit import migration
-from cockpit.search import date_filter
+from cockpit.search import camunda_date, date_filter
+from engine.errors import BadUserRequest
+from engine.variables import WRITABLE, parse_value
 
 if TYPE_CHECKING:
     from cockpit.wizard import Draft
@@ -51,6 +53,8 @@ def _value(field: Field, params: QueryDict, draft: Draft, user) -> object:
         return _instructions(field, params, draft)
     if field.kind == MIGRATION_PLAN:
         return _migration_plan(field, params, draft, user)
+    if field.kind == VARIABLES:
+        return _variables(field, params, draft)
     raise ValueError(field.kind)
 
 
@@ -110,3 +114,106 @@ def _migration_plan(field: Field, params: QueryDict, draft: Draft, user) -> dict
     if any(row.failures for row in editor["rows"]):
         draft.errors[field.name] = migration.PLAN_INVALID
     return plan.dto()
+
+
+# --- the typed variables editor ----------------------------------------------------------------
+
+VARIABLE_ROWS = 1  # blank rows shown at least
+VARIABLE_TYPE_HINTS = {
+    "String": "text",
+    "Integer": "a whole number",
+    "Short": "a whole number (−32768 … 32767)",
+    "Long": "a whole number",
+    "Double": "a number, e.g. 2.5",
+    "Boolean": "true or false",
+    "Date": "UTC, e.g. 2026-11-22T14:00",
+    "Json": 'JSON, e.g. {"a": 1}',
+    "Null": "no value",
+}
+VARIABLE_NAME_MISSING = "Row {row}: enter the variable's name."
+VARIABLE_TWICE = "Variable '{name}' is set twice; keep one row for it."
+VARIABLE_VALUE_MISSING = "{name}: enter a value ({hint}), or choose the type Null."
+
+
+def editor_error_key(field: Field) -> str:
+    """Where the editor's errors go: not under the field's own name, which the search's variable
+    filter uses for its errors ("variables"); the partial shows it as #error-<key>."""
+    return f"{field.name}-editor"
+
+
+def variable_rows_of(field: Field, params: QueryDict) -> list[tuple[str, str, str]]:
+    """The editor's rows from the URL (<name>_name, <name>_type, <name>_value), without the one the
+    operator removed (<name>_remove, without JavaScript), plus the blank rows asked for (<name>_rows)."""
+    prefix = field.name
+    names, types, values = (params.getlist(f"{prefix}_{part}") for part in ("name", "type", "value"))
+    rows = [
+        (name, types[i] if i < len(types) else "String", values[i] if i < len(values) else "")
+        for i, name in enumerate(names)
+    ]
+    removed = params.get(f"{prefix}_remove", "")
+    if removed.isdigit() and int(removed) < len(rows):
+        del rows[int(removed)]
+    wanted = params.get(f"{prefix}_rows", "")
+    count = max(VARIABLE_ROWS, min(int(wanted), 100) if wanted.isdigit() else 0)
+    filled = [row for row in rows if row[0].strip() or row[2].strip()]
+    return filled + [("", "String", "")] * max(count - len(filled), 1)
+
+
+def _variables(field: Field, params: QueryDict, draft: Draft) -> dict | object:
+    """Camunda's {"name": {"value": …, "type": …}} from the rows, each value checked as the REST call
+    checks it (engine.variables.parse_value), the error naming its row or variable."""
+    rows = variable_rows_of(field, params)
+    key = editor_error_key(field)
+    editor = {
+        "prefix": field.name,
+        "rows": rows,
+        "types": WRITABLE,
+        "error_key": key,
+        "error": "",
+        "next_rows": len(rows) + 1,
+    }
+    draft.editors[field.name] = editor
+    variables: dict = {}
+    error = ""
+    for number, (name, kind, raw) in enumerate(rows, start=1):
+        name = name.strip()
+        if not name:
+            if raw.strip() and not error:
+                error = VARIABLE_NAME_MISSING.format(row=number)
+            continue
+        if name in variables:
+            error = error or VARIABLE_TWICE.format(name=name)
+            continue
+        kind = kind or "String"
+        if kind not in ("String", "Null") and not raw.strip():
+            error = error or VARIABLE_VALUE_MISSING.format(name=name, hint=VARIABLE_TYPE_HINTS.get(kind, kind))
+            continue
+        try:
+            variables[name] = parse_value({"value": _raw_value(kind, raw), "type": kind}, name)
+        except BadUserRequest as exc:
+            error = error or f"{name}: {exc}"
+    if not variables and not error and field.required:
+        error = field.required
+    if error:
+        editor["error"] = draft.errors[key] = error
+    return variables if variables or field.required else LEFT_OUT  # an optional, empty editor sends nothing
+
+
+def _raw_value(kind: str, raw: str) -> object:
+    """What the text box holds, as the REST call would carry it for the type."""
+    if kind == "Null":
+        return None
+    if kind == "String":
+        return raw
+    text = raw.strip()
+    if kind == "Date" and len(text) <= 19:  # the browser's datetime-local form, taken as UTC
+        try:
+            return camunda_date(text)
+        except ValueError:
+            pass
+    return text  # Camunda's own date format too (with its zone), or an error naming the value
+
+
+def editor_error_keys(draft: Draft) -> list[str]:
+    """The error keys of the draft's composite editors that keep their errors apart (see editor_error_key)."""
+    return [editor["error_key"] for editor in draft.editors.values() if "error_key" in editor]

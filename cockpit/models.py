@@ -1,9 +1,13 @@
 """Wizard rows: the selection frozen when step 2 renders, and one submission per Execute click token."""
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import QuerySet
+from django.utils import timezone
 
 
 class ConfirmedSelection(models.Model):
@@ -68,3 +72,46 @@ class WizardSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} by {self.user_id}: {self.batch_id or self.error}"
+
+
+class ApiToken(models.Model):
+    """A secret a REST client sends instead of a password (cockpit.auth). Only its SHA-256 is stored."""
+
+    PREFIX = "cbt_"
+    # last_used is written at most this often, so a busy client does not write on every call.
+    TOUCH_SECONDS = 60
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)
+    # The first characters of the token, to tell tokens apart in lists (never enough to use it).
+    hint = models.CharField(max_length=12)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField(null=True, blank=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user", "-created"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…) of {self.user}"
+
+    @staticmethod
+    def hash_of(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user, name: str, expires=None) -> tuple["ApiToken", str]:
+        """A new token for user: the row, and the token itself (shown once, never stored)."""
+        token = cls.PREFIX + secrets.token_urlsafe(32)
+        row = cls.objects.create(user=user, name=name, key_hash=cls.hash_of(token), hint=token[:10], expires=expires)
+        return row, token
+
+    def usable(self, now) -> bool:
+        return self.expires is None or self.expires > now
+
+    def touch(self) -> None:
+        now = timezone.now()
+        if self.last_used is None or (now - self.last_used).total_seconds() >= self.TOUCH_SECONDS:
+            type(self).objects.filter(pk=self.pk).update(last_used=now)

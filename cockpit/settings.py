@@ -1,12 +1,14 @@
 """Settings, read only from environment variables with safe defaults (see README)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("COCKPIT_VAR_DIR", BASE_DIR / "var"))
@@ -66,8 +68,25 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+# Content-Security-Policy on every response (Django's own CSP support). Scripts only from our static
+# files: no inline script, no eval (tests/browser/test_csp.py walks every page and fails on any
+# violation). Styles allow inline attributes: bpmn-js positions its SVG and overlays with style
+# attributes, and progress bars set their width; a style attribute cannot run code.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 ROOT_URLCONF = "cockpit.urls"
 WSGI_APPLICATION = "cockpit.wsgi.application"
@@ -118,6 +137,35 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# GET /metrics (Prometheus, cockpit/views/metrics.py): with this bearer token, or from these networks.
+METRICS = {
+    "TOKEN": os.environ.get("METRICS_TOKEN", ""),
+    "ALLOWED_NETWORKS": [
+        ipaddress.ip_network(n.strip())
+        for n in os.environ.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128").split(",")
+        if n.strip()
+    ],
+}
+# Failed logins (form, admin, HTTP Basic) lock out the username for LOCKOUT_SECONDS after FAILURES
+# failures within WINDOW_SECONDS, and the client address after FAILURES x CLIENT_FACTOR (cockpit/throttle.py).
+AUTHENTICATION_BACKENDS = ["cockpit.throttle.ThrottledModelBackend"]
+LOGIN_THROTTLE = {
+    "FAILURES": env_int("LOGIN_FAILURE_LIMIT", 5),
+    "WINDOW_SECONDS": env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900),
+    "LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
+    "CLIENT_FACTOR": 4,
+}
+CACHES = {
+    # Per process: verified HTTP Basic credentials (cockpit/auth.py).
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Shared by every process of a node (Redis: by every node): failed-login counts.
+    "throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"],
+         "KEY_PREFIX": "cockpit-throttle"}
+        if os.environ.get("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "throttle")}
+    ),
+}
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -158,9 +206,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 BPMN_MAX_BYTES = env_int("BPMN_MAX_BYTES", 2 * 1024 * 1024)
 
 # --- REST ---------------------------------------------------------------------
+# How long a verified HTTP Basic username/password stays verified (0: hash the password on every call).
+BASIC_AUTH_CACHE_SECONDS = env_int("BASIC_AUTH_CACHE_SECONDS", 300)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        # HTTP Basic with a short cache of verified credentials, API tokens, the Cockpit's session (cockpit/auth.py).
+        "cockpit.auth.CachedBasicAuthentication",
+        "cockpit.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -197,7 +249,11 @@ Q_CLUSTER = {
     "save_limit": -1,  # job rows and the job log are the record; q2 keeps no success rows
     "ack_failures": True,
     "catch_up": False,
-    "poll": 0.2,
+    # How often an idle ORM-broker cluster asks the database for tasks (Redis blocks instead). Each
+    # batch passes seed -> execution -> monitor jobs, so this bounds small-batch latency:
+    # 0.2 s gave 10-instance batches 400 ms on SQLite, 0.05 s gives 105 ms for 2% of a core idle
+    # (bench/small_batches.py).
+    "poll": float(os.environ.get("Q_POLL_SECONDS", "0.05")),
     "guard_cycle": 0.5,
     "label": "Task queue",
 }
@@ -218,8 +274,15 @@ ENGINE = {
     # cluster stopped reporting this long. Twice SQLite's busy timeout: a slow guard loop is no wedge.
     "WORKER_STALL_SECONDS": env_int("WORKER_STALL_SECONDS", 60),
     "ENQUEUE_JOBS": env_bool("ENGINE_ENQUEUE_JOBS", True),
+    # A worker takes the due job of the highest priority first (Camunda's jobExecutorAcquireByPriority,
+    # which is off there by default; on here, where every job has priority 0 unless someone sets one).
+    "ACQUIRE_BY_PRIORITY": env_bool("JOB_ACQUIRE_BY_PRIORITY", True),
     # Extra modules that register job handlers when the engine starts (plugins, test handlers).
     "JOB_HANDLER_MODULES": [m for m in os.environ.get("ENGINE_JOB_HANDLER_MODULES", "").split(",") if m],
+    # Fair shares (engine.services.jobs): jobs registered with a share (batch execution jobs) yield to
+    # the engine's own jobs, stay within their cap (BATCH["MAX_RUNNING_JOBS"]) and take turns between
+    # batches. false: they are taken first come, first served like any job.
+    "FAIR_SHARES": env_bool("JOB_FAIR_SHARES", True),
 }
 
 # Batch defaults (Camunda's names). Chosen by bench/: see README "Batch defaults". An operation may
@@ -244,8 +307,68 @@ BATCH = {
     "JOBS_PER_SEED": env_int("BATCH_JOBS_PER_SEED", 100),
     "INVOCATIONS_PER_JOB": env_int("BATCH_INVOCATIONS_PER_JOB", 5000),
     "POLL_SECONDS": env_int("BATCH_POLL_SECONDS", 30),
+    # Camunda's batchJobPriority: the priority of seed, monitor and execution jobs (unless their job
+    # definition has an overriding priority).
+    "JOB_PRIORITY": env_int("BATCH_JOB_PRIORITY", 0),
+    # At most this many batch execution jobs run at once across all nodes (0: no cap), so workers stay
+    # free for the engine's own jobs (engine.services.jobs, "fair shares"), e.g. Q_WORKERS - 1 on one node. A
+    # worker killed in a batch job holds its slot until the job's lock expires (JOB_LOCK_SECONDS).
+    "MAX_RUNNING_JOBS": env_int("BATCH_MAX_RUNNING_JOBS", 0),
     "PER_TYPE": per_type_overrides(os.environ),
+    # Batch types whose creation needs a reason (a 400 "reason: …" without one): comma-separated types,
+    # e.g. the destructive ones "instance-deletion,historic-instance-deletion,instance-modification,
+    # instance-migration". Empty by default: a Camunda client sends no reason, and must work unchanged.
+    "REQUIRE_REASON": tuple(t.strip() for t in os.environ.get("BATCH_REQUIRE_REASON", "").split(",") if t.strip()),
 }
+
+# Throttled batches (batches.pacing): an execution job works about this many seconds of its batch's
+# rate per slice (at least one item), reserving each slice on the batch's shared timeline.
+BATCH["PACING_SLICE_SECONDS"] = float(os.environ.get("BATCH_PACING_SLICE_SECONDS") or 1.0)
+
+# History removal time and cleanup, Camunda's engine settings under their names (README "Removal time and
+# history cleanup"). A time to live is days, as an integer or ISO-8601 "P<n>D"; a window time "HH:mm" or
+# "HH:mm+hhmm" (TIME_ZONE when no offset); a start equal to the end means the whole day.
+HISTORY_TTL_PATTERN = re.compile(r"^(P\d+D|\+?\d+)$")
+HISTORY_WINDOW_TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d([+-]\d{4})?$")
+
+
+def _history_setting(name: str, pattern: re.Pattern, default: str = "") -> str:
+    value = os.environ.get(name, default).strip()
+    if value and not pattern.match(value):
+        raise ImproperlyConfigured(f"{name}: invalid value {value!r}")
+    return value
+
+
+def batch_ttl_overrides(raw: str) -> dict[str, str]:
+    """BATCH_OPERATIONS_FOR_HISTORY_CLEANUP: "instance-deletion=P5D,instance-migration=10" (Camunda's map)."""
+    result: dict[str, str] = {}
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        batch_type, _, ttl = part.partition("=")
+        if not batch_type.strip() or not HISTORY_TTL_PATTERN.match(ttl.strip()):
+            raise ImproperlyConfigured(f"BATCH_OPERATIONS_FOR_HISTORY_CLEANUP: invalid entry {part!r}")
+        result[batch_type.strip()] = ttl.strip()
+    return result
+
+
+HISTORY = {
+    # end | start | none: when (and whether) history rows get their removal time (Camunda's historyRemovalTimeStrategy).
+    "REMOVAL_TIME_STRATEGY": os.environ.get("HISTORY_REMOVAL_TIME_STRATEGY", "end").strip() or "end",
+    "CLEANUP_ENABLED": env_bool("HISTORY_CLEANUP_ENABLED", True),
+    "CLEANUP_BATCH_SIZE": env_int("HISTORY_CLEANUP_BATCH_SIZE", 500),
+    "CLEANUP_BATCH_WINDOW_START_TIME": _history_setting("HISTORY_CLEANUP_BATCH_WINDOW_START_TIME", HISTORY_WINDOW_TIME_PATTERN),
+    "CLEANUP_BATCH_WINDOW_END_TIME": _history_setting("HISTORY_CLEANUP_BATCH_WINDOW_END_TIME", HISTORY_WINDOW_TIME_PATTERN),
+    "BATCH_OPERATION_HISTORY_TIME_TO_LIVE": _history_setting("BATCH_OPERATION_HISTORY_TIME_TO_LIVE", HISTORY_TTL_PATTERN),
+    "BATCH_OPERATIONS_FOR_HISTORY_CLEANUP": batch_ttl_overrides(os.environ.get("BATCH_OPERATIONS_FOR_HISTORY_CLEANUP", "")),
+    "REMOVAL_TIME_UPDATE_CHUNK_SIZE": env_int("REMOVAL_TIME_UPDATE_CHUNK_SIZE", 500),
+}
+if HISTORY["REMOVAL_TIME_STRATEGY"] not in ("end", "start", "none"):
+    raise ImproperlyConfigured("HISTORY_REMOVAL_TIME_STRATEGY must be 'end', 'start' or 'none'")
+if not 1 <= HISTORY["CLEANUP_BATCH_SIZE"] <= 500:  # Camunda's HistoryCleanupHandler.MAX_BATCH_SIZE
+    raise ImproperlyConfigured("HISTORY_CLEANUP_BATCH_SIZE must be between 1 and 500")
+if not 1 <= HISTORY["REMOVAL_TIME_UPDATE_CHUNK_SIZE"] <= 500:  # ProcessSetRemovalTimeJobHandler.MAX_CHUNK_SIZE
+    raise ImproperlyConfigured("REMOVAL_TIME_UPDATE_CHUNK_SIZE must be between 1 and 500")
+if bool(HISTORY["CLEANUP_BATCH_WINDOW_START_TIME"]) != bool(HISTORY["CLEANUP_BATCH_WINDOW_END_TIME"]):
+    raise ImproperlyConfigured("Set both HISTORY_CLEANUP_BATCH_WINDOW_START_TIME and HISTORY_CLEANUP_BATCH_WINDOW_END_TIME, or neither")
 
 # The synchronous forms of many-instance operations (POST /migration/execute,
 # /process-definition/{id}/restart) act on at most this many instances; more is a 400 naming the async form.
@@ -259,10 +382,27 @@ MIGRATION_SYNC_THRESHOLD = env_int("MIGRATION_SYNC_THRESHOLD", 100)
 BATCH_TYPED_CONFIRMATION_THRESHOLD = env_int("BATCH_TYPED_CONFIRMATION_THRESHOLD", 1000)
 WIZARD_CONFIRMATION_HOURS = env_int("WIZARD_CONFIRMATION_HOURS", 24)
 
+# POST /external-task/fetchAndLock long polling: a request with asyncResponseTimeout is held at most this
+# long (Camunda's own cap, 1,800,000 ms, is the 400 limit); below gunicorn's 30 s worker timeout, since a
+# sync web worker is held meanwhile. While held, the database is read every interval for fetchable tasks.
+EXTERNAL_TASK_LONG_POLL_MAX_SECONDS = env_int("EXTERNAL_TASK_LONG_POLL_MAX_SECONDS", 20)
+EXTERNAL_TASK_LONG_POLL_INTERVAL_MS = env_int("EXTERNAL_TASK_LONG_POLL_INTERVAL_MS", 500)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# Batch completion webhooks (batches/notifications.py, README "Webhooks"). WEBHOOK_DEFAULT_URL receives
+# the events of every batch besides its own webhookUrl; WEBHOOK_SECRET signs them (HMAC-SHA256); a
+# failed attempt is retried after BACKOFF * 2^(attempt-1) seconds, up to MAX_ATTEMPTS attempts.
+WEBHOOKS = {
+    "DEFAULT_URL": os.environ.get("WEBHOOK_DEFAULT_URL", "").strip(),
+    "SECRET": os.environ.get("WEBHOOK_SECRET", ""),
+    "TIMEOUT_SECONDS": float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10")),
+    "MAX_ATTEMPTS": env_int("WEBHOOK_MAX_ATTEMPTS", 6),
+    "BACKOFF_SECONDS": float(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "30")),
 }

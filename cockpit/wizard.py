@@ -16,6 +16,7 @@ from batches.operations.wizard import WizardSpec
 from batches.selection import selection_count
 from cockpit.fields import field_values
 from cockpit.search import instance_count, instances, search_query
+from cockpit.wizard_options import ERROR_FIELDS as OPTION_ERRORS, options_payload
 from engine.errors import BadUserRequest
 from engine.models import ProcessDefinition, ProcessInstance
 from engine.selectors import visible
@@ -23,6 +24,11 @@ from engine.selectors import visible
 NOTHING_TICKED = "Tick at least one instance, or apply to all instances matching the query."
 NOTHING_MATCHES = "No instances match the search; change the filters."
 NO_JOBS = "0 jobs: the selected instances have no jobs."
+
+
+def no_targets(unit: str) -> str:
+    """Step 1's message when the selected instances hold none of what the batch acts on (jobs, external tasks)."""
+    return NO_JOBS if unit == "job" else f"0 {unit}s: the selected instances have no {unit}s."
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class WizardOperation:
     verb = property(lambda self: self.spec.verb)
     scope = property(lambda self: self.spec.scope)  # "runtime" or "history": which instances the search lists
     notice = property(lambda self: self.spec.notice)
-    unit = property(lambda self: self.spec.unit)  # "instance", or "job" (the jobs of the selected instances)
+    unit = property(lambda self: self.spec.unit)  # "instance", or what the selected instances hold ("job", "external task")
     destructive = property(lambda self: self.spec.destructive)  # a large selection by query: type its size
     fields = property(lambda self: self.spec.fields)
     ids_name = property(lambda self: self.spec.ids_name)
@@ -81,7 +87,9 @@ OPERATIONS = {
 # Every field that can carry an error message next to it.
 SEARCH_ERRORS = ["startedAfter", "startedBefore", "variables", "filters", "selection"]
 ERROR_FIELDS = list(
-    dict.fromkeys(["op", "version", *(f.name for op in OPERATIONS.values() for f in op.fields), *SEARCH_ERRORS])
+    dict.fromkeys(
+        ["op", "version", *(f.name for op in OPERATIONS.values() for f in op.fields), *SEARCH_ERRORS, *OPTION_ERRORS]
+    )
 )
 # Errors that leave the search without a valid query: no instance is listed then.
 QUERY_ERRORS = ("filters", "variables")
@@ -144,7 +152,7 @@ def _count(draft: Draft, user) -> None:
     draft.count = instance_count(draft.op, draft.payload, draft.query, user)
     if draft.count == 0:
         draft.errors["selection"] = NOTHING_TICKED if draft.by_ids else NOTHING_MATCHES
-    elif draft.op.unit == "job":
+    elif draft.op.unit != "instance":
         # The operation's own selection (as Execute resolves it), counted without freezing it.
         try:
             draft.jobs = selection_count(draft.op.operation.selection(draft.data, user))
@@ -152,7 +160,7 @@ def _count(draft: Draft, user) -> None:
             draft.errors["selection"] = str(exc)
             return
         if draft.jobs == 0:
-            draft.errors["selection"] = NO_JOBS
+            draft.errors["selection"] = no_targets(draft.op.unit)
 
 
 def _definition(params: QueryDict, user) -> ProcessDefinition | None:
@@ -174,6 +182,7 @@ def _payload(op: WizardOperation, params: QueryDict, draft: Draft, user) -> dict
         payload[op.version] = draft.definition.id if draft.definition else None
     payload.update(field_values(op.fields, params, draft, user))
     payload.update(op.spec.constants)
+    payload.update(options_payload(params, op.operation.type, user, draft.errors))  # our options, when filled in
     return payload
 
 

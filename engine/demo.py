@@ -11,8 +11,11 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils import timezone
 
+from engine.bulk import rows_insert
 from engine.models import (
     ActivityInstance,
+    EventSubscription,
+    ExternalTask,
     HistoricActivityInstance,
     HistoricIncident,
     HistoricJobLog,
@@ -29,8 +32,9 @@ from engine.models import (
     new_id,
 )
 from engine.services.deployment import deployment_create
-from engine.services.runtime import ASYNC_CONTINUATION
+from engine.services.external_tasks import external_task_incident
 from engine.services.incidents import historic_incident_for
+from engine.services.runtime import ASYNC_CONTINUATION, external_task_of, subscriptions_of
 from engine.services.variables import variable_rows, variable_updates
 
 BPMN_DIR = Path(__file__).parent / "bpmn"
@@ -46,6 +50,10 @@ PLANS = [
     ("orderFulfillment:1", "ORD", "shipOrder", "chargeCard", "cardDeclined"),
     ("claimHandling:tenant-a", "CLM", "decideClaim", "checkClaim", "fraudServiceDown"),
     ("claimHandling:tenant-b", "CLM", "decideClaim", "checkClaim", "fraudServiceDown"),
+    # Waits at a receive task for the message "PaymentReceived": something to correlate.
+    ("payment:1", "PAY", "awaitPayment", "bookPayment", "ledgerDown"),
+    # Waits for an external worker of topic carrier-booking (failed: its worker reported 0 retries left).
+    ("shipmentDispatch:1", "SHP", "bookCarrier", "notifyCustomer", "carrierDown"),
 ]
 
 
@@ -78,6 +86,14 @@ def ensure_definitions() -> dict[str, ProcessDefinition]:
         # The migration target of version 2 (mapped, renamed, removed and new activities); no instances.
         name = "invoice_v3.bpmn"
         deployment_create(name=f"demo {name}", resources=[(name, (BPMN_DIR / name).read_bytes())], source="demo")
+    if not ProcessDefinition.objects.filter(key="shipmentDispatch").exists():
+        # External tasks: two service tasks that workers of topics carrier-booking and notifications do.
+        name = "shipment_dispatch.bpmn"
+        deployment_create(name=f"demo {name}", resources=[(name, (BPMN_DIR / name).read_bytes())], source="demo")
+    if not ProcessDefinition.objects.filter(key="payment").exists():
+        # Message events: a receive task, a message catch event and a message start event.
+        name = "payment.bpmn"
+        deployment_create(name=f"demo {name}", resources=[(name, (BPMN_DIR / name).read_bytes())], source="demo")
     slots = {}
     for d in ProcessDefinition.objects.all():
         slots[f"{d.key}:{d.tenant_id or d.version}"] = d
@@ -96,6 +112,8 @@ class Rows:
     variables: list = field(default_factory=list)
     historic_variables: list = field(default_factory=list)
     variable_updates: list = field(default_factory=list)
+    subscriptions: list = field(default_factory=list)
+    external_tasks: list = field(default_factory=list)
 
     def save(self) -> None:
         for model, rows in [
@@ -103,6 +121,8 @@ class Rows:
             (HistoricActivityInstance, self.activities),
             (ProcessInstance, self.instances),
             (ActivityInstance, self.tokens),
+            (EventSubscription, self.subscriptions),
+            (ExternalTask, self.external_tasks),
             (Job, self.jobs),
             (Incident, self.incidents),
             (HistoricIncident, [historic_incident_for(i) for i in self.incidents]),
@@ -111,11 +131,14 @@ class Rows:
             (HistoricVariableInstance, self.historic_variables),
             (HistoricVariableUpdate, self.variable_updates),
         ]:
-            model.objects.bulk_create(rows, batch_size=CHUNK)
+            rows_insert(model, rows)
 
 
-def load_instances(count: int, *, now: datetime | None = None) -> dict[str, int]:
-    """Insert count instances in varied states, CHUNK at a time; return how many of each state."""
+def load_instances(count: int, *, now: datetime | None = None, progress=None) -> dict[str, int]:
+    """Insert count instances in varied states, CHUNK at a time; return how many of each state.
+
+    progress: called with the number of instances inserted after each chunk commits.
+    """
     now = now or timezone.now()
     slots = ensure_definitions()
     job_definitions = {
@@ -130,11 +153,14 @@ def load_instances(count: int, *, now: datetime | None = None) -> dict[str, int]
         for i in range(start, min(count, start + CHUNK)):
             state = _state_of(i)
             tally[state] = tally.get(state, 0) + 1
-            plan = PLANS[i % len(PLANS)]
+            # Shifted by one plan every 20 instances (the state cycle), so every plan meets every state.
+            plan = PLANS[(i + i // 20) % len(PLANS)]
             started = now - timedelta(minutes=(count - i) * 43200 // max(count, 1), seconds=i % 60)
             _instance_rows(rows, offset + i, state, plan, slots, job_definitions, started, now, stacktrace)
         with transaction.atomic():
             rows.save()
+        if progress is not None:
+            progress(min(count, start + CHUNK) - start)
     return tally
 
 
@@ -206,20 +232,22 @@ def _instance_rows(rows: Rows, n, state, plan, slots, job_definitions, started, 
     activity = service_activity if state in ("failed", "scheduled") else wait_activity
     token_id = new_id()
     node = graph["activities"][activity]
-    rows.tokens.append(
-        ActivityInstance(
-            id=token_id,
-            process_instance_id=pid,
-            activity_id=activity,
-            activity_type=node["type"],
-            activity_name=node["name"],
-            start_time=started,
-        )
+    token = ActivityInstance(
+        id=token_id,
+        process_instance_id=pid,
+        activity_id=activity,
+        activity_type=node["type"],
+        activity_name=node["name"],
+        start_time=started,
     )
+    rows.tokens.append(token)
+    rows.subscriptions.extend(subscriptions_of(instance, definition, token, started))
     history = _history_row(definition, pid, activity, started, None, tenant)
     history.id = token_id
     rows.activities.append(history)
-    if activity == service_activity:
+    if node.get("topic"):  # an external task waits for its worker
+        _external_task_rows(rows, definition, instance, token, node, state, started, stacktrace, fail_variable)
+    elif activity == service_activity:
         _job_rows(rows, definition, pid, token_id, activity, state, job_definitions, started, now, stacktrace, fail_variable)
 
 
@@ -273,6 +301,17 @@ def _job_rows(rows, definition, pid, token_id, activity, state, job_definitions,
                 tenant_id=definition.tenant_id,
             )
         )
+
+
+def _external_task_rows(rows, definition, instance, token, node, state, started, stacktrace, variable):
+    task = external_task_of(instance, definition, token, node, started)
+    task.suspended = instance.suspended
+    if state == "failed":
+        message = f"{node['name']} failed: '{variable}' is set"
+        task.retries, task.error_message, task.error_details = 0, message, stacktrace.replace("MESSAGE", message)
+        task.worker_id = "demo-worker"
+        rows.incidents.append(external_task_incident(task, started))
+    rows.external_tasks.append(task)
 
 
 def _history_row(definition, pid, activity_id, start, end, tenant) -> HistoricActivityInstance:

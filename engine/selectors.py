@@ -23,6 +23,7 @@ from engine.models import (
 from engine.query import Param, QuerySpec, parse_conditions
 from engine.variable_filters import parse_variables
 from engine.tenancy import tenant_q
+from engine.models import ExternalTask
 
 
 TENANT_PARAMS = {
@@ -340,6 +341,75 @@ USER_OPERATION = QuerySpec(
 )
 
 
+# --- external tasks (GET/POST /external-task, Camunda's ExternalTaskQueryDto) ---------------------
+
+
+def _external_task_locked(value: bool) -> Q:
+    from django.utils import timezone
+
+    return Q(lock_expiration_time__isnull=False, lock_expiration_time__gt=timezone.now()) if value else Q()
+
+
+def _external_task_not_locked(value: bool) -> Q:
+    from django.utils import timezone
+
+    return Q(lock_expiration_time__isnull=True) | Q(lock_expiration_time__lt=timezone.now()) if value else Q()
+
+
+def _external_task_definition(lookup: str):
+    return lambda value: Q(process_definition_id__in=ProcessDefinition.objects.filter(**{lookup: value}).values("id"))
+
+
+def _external_task_variables(conditions, **ignore_case: bool) -> Q:
+    """processVariables: the task's instance has, for every condition, a matching variable."""
+    instances = ProcessInstance.objects.filter(f.variables(VariableInstance)(conditions, **ignore_case))
+    return Q(process_instance_id__in=instances.values("pk"))
+
+
+EXTERNAL_TASK = QuerySpec(
+    params={
+        "externalTaskId": Param("str", "id"),
+        "externalTaskIdIn": Param("list", "id__in"),
+        "activityId": Param("str", "activity_id"),
+        "activityIdIn": Param("list", "activity_id__in"),
+        "lockExpirationBefore": Param("date", "lock_expiration_time__lt"),
+        "lockExpirationAfter": Param("date", "lock_expiration_time__gt"),
+        "topicName": Param("str", "topic_name"),
+        "locked": Param("bool", _external_task_locked),
+        "notLocked": Param("bool", _external_task_not_locked),
+        "executionId": Param("str", "execution_id"),
+        "processInstanceId": Param("str", "process_instance_id"),
+        "processInstanceIdIn": Param("list", "process_instance_id__in"),
+        "processDefinitionKey": Param("str", "process_definition_key"),
+        "processDefinitionKeyIn": Param("list", "process_definition_key__in"),
+        "processDefinitionId": Param("str", "process_definition_id"),
+        "processDefinitionName": Param("str", _external_task_definition("name")),
+        "processDefinitionNameLike": Param("str", _external_task_definition("name__like")),
+        "active": Param("bool", f.flag(suspended=False)),
+        "suspended": Param("bool", f.flag(suspended=True)),
+        "withRetriesLeft": Param("bool", lambda v: Q(retries__isnull=True) | Q(retries__gt=0) if v else Q()),
+        "noRetriesLeft": Param("bool", f.flag(retries=0)),
+        "workerId": Param("str", "worker_id"),
+        "tenantIdIn": Param("list", "tenant_id__in"),
+        "priorityHigherThanOrEquals": Param("long", "priority__gte"),
+        "priorityLowerThanOrEquals": Param("long", "priority__lte"),
+        "processVariables": Param(parse_variables, _external_task_variables, uses=CASE),
+        **VARIABLE_MODIFIERS,
+    },
+    sort_fields={
+        "id": "id",
+        "lockExpirationTime": "lock_expiration_time",
+        "processInstanceId": "process_instance_id",
+        "processDefinitionId": "process_definition_id",
+        "processDefinitionKey": "process_definition_key",
+        "tenantId": "tenant_id",
+        "taskPriority": "priority",
+        "createTime": "create_time",
+    },
+    default_order=("id",),
+)
+
+
 def visible(model, user) -> QuerySet:
     """Every row of model the user may read (tenant filter)."""
     return model.objects.filter(tenant_q(user))
@@ -387,4 +457,230 @@ RESOURCES = {
     "job-definition": (JOB_DEFINITION, JobDefinition),
     "incident": (INCIDENT, Incident),
     "history/user-operation": (USER_OPERATION, UserOperationLogEntry),
+    "external-task": (EXTERNAL_TASK, ExternalTask),
 }
+
+
+# --- process variables: GET/POST /variable-instance, GET/POST /history/variable-instance -----------
+# (Camunda's VariableInstanceQueryDto and HistoricVariableInstanceQueryDto.) Every variable of this
+# engine belongs to a process instance: its execution, activity instance and variable scope are the
+# instance itself, and no variable is local to a task, a case or (here) a batch.
+
+from django.db.models import Exists, OuterRef  # noqa: E402
+from django.db.models.functions import Upper  # noqa: E402
+
+from engine.variable_filters import VariableCondition, _value_q  # noqa: E402
+from engine.variables import TYPES as VARIABLE_TYPES  # noqa: E402
+
+
+def _same_row(model, names_ignore_case: bool, values_ignore_case: bool) -> QuerySet:
+    rows = model.objects.filter(pk=OuterRef("pk"))
+    if names_ignore_case:
+        rows = rows.annotate(upper_name=Upper("name"))
+    if values_ignore_case:
+        rows = rows.annotate(upper_text=Upper("text_value"))
+    return rows
+
+
+def variable_values(model):
+    """variableValues: each condition on the variable row itself (its name and typed value)."""
+
+    def apply(conditions, variableNamesIgnoreCase=False, variableValuesIgnoreCase=False) -> Q:
+        rows = _same_row(model, bool(variableNamesIgnoreCase), bool(variableValuesIgnoreCase))
+        for condition in conditions:
+            name = Q(upper_name=condition.name.upper()) if variableNamesIgnoreCase else Q(name=condition.name)
+            rows = rows.filter(name, _value_q(condition, bool(variableValuesIgnoreCase)))
+        return Q(Exists(rows))
+
+    return apply
+
+
+def variable_filter_list(name: str, raw: object, from_body: bool):
+    """parse_variables, refusing an operator that is not text as Camunda refuses an unknown one (a dict
+    or list there would not even be comparable)."""
+    if from_body and isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, dict) and not isinstance(item.get("operator"), (str, type(None))):
+                raise BadUserRequest(f"Invalid variable comparator specified: {item['operator']}")
+    return parse_variables(name, raw, from_body)
+
+
+variable_filter_list.documents_as = parse_variables  # engine.rest.schema documents it as parse_variables
+
+
+def _scalar(name: str, raw: object, from_body: bool) -> object:
+    """A historic query's variableValue: text in a query string, any JSON scalar in a body."""
+    if isinstance(raw, (dict, list)) or (not from_body and not isinstance(raw, str)):
+        raise BadUserRequest(f"Cannot set query parameter '{name}' to value '{raw}'")
+    return raw
+
+
+def historic_variable_value(value, variableName=None, variableValuesIgnoreCase=False) -> Q:
+    # Camunda's variableValueEquals(variableName, value): the value as sent (a string stays a string).
+    condition = VariableCondition(variableName or "", "eq", value, dates=False)
+    rows = _same_row(HistoricVariableInstance, False, bool(variableValuesIgnoreCase))
+    return Q(Exists(rows.filter(_value_q(condition, bool(variableValuesIgnoreCase)))))
+
+
+def historic_variable_name(lookup: str):
+    """variableName / variableNameLike; variableNamesIgnoreCase compares upper-cased (Camunda's mapping)."""
+
+    def apply(value: str, variableNamesIgnoreCase=False) -> Q:
+        if not variableNamesIgnoreCase:
+            return Q(**{f"name__{lookup}": value})
+        rows = _same_row(HistoricVariableInstance, True, False).filter(**{f"upper_name__{lookup}": value.upper()})
+        return Q(Exists(rows))
+
+    return apply
+
+
+def variable_types(values: list[str]) -> Q:
+    # Camunda compares lower(VAR_TYPE_) with the lower-cased names.
+    wanted = {v.lower() for v in values}
+    return Q(type__in=[t for t in VARIABLE_TYPES if t.lower() in wanted])
+
+
+def check_historic_variables(values: dict[str, object]) -> None:
+    if "variableValue" in values and values.get("variableName") is None:
+        raise BadUserRequest(
+            "Only a single variable value parameter specified: variable name and value are required to be able "
+            "to query after a specific variable value."
+        )
+
+
+VARIABLE_INSTANCE = QuerySpec(
+    params={
+        "variableName": Param("str", "name"),
+        "variableNameLike": Param("str", f.like("name")),
+        "variableValues": Param(
+            variable_filter_list, variable_values(VariableInstance), uses=("variableNamesIgnoreCase", "variableValuesIgnoreCase")
+        ),
+        **VARIABLE_MODIFIERS,
+        "processInstanceIdIn": Param("list", "process_instance_id__in"),
+        "executionIdIn": Param("list", "process_instance_id__in"),
+        "variableScopeIdIn": Param("list", "process_instance_id__in"),
+        "activityInstanceIdIn": Param("list", "process_instance_id__in"),
+        "taskIdIn": Param("list", f.no_instance),
+        "caseExecutionIdIn": Param("list", f.no_instance),
+        "caseInstanceIdIn": Param("list", f.no_instance),
+        "tenantIdIn": Param("list", "tenant_id__in"),
+    },
+    sort_fields={
+        "variableName": "name",
+        "variableType": "type",
+        "activityInstanceId": "process_instance_id",
+        "tenantId": "tenant_id",
+    },
+    default_order=("id",),
+    # Camunda keeps a set-variables batch's variables as variables of the batch; here they are
+    # part of the batch's configuration, so no variable row answers batchIdIn.
+    unsupported=frozenset({"batchIdIn"}),
+)
+
+HISTORIC_VARIABLE_INSTANCE = QuerySpec(
+    params={
+        "processInstanceId": Param("str", "process_instance_id"),
+        "processInstanceIdIn": Param("list", "process_instance_id__in"),
+        "processDefinitionId": Param("str", "process_definition_id"),
+        "processDefinitionKey": Param("str", "process_definition_key"),
+        "variableName": Param("str", historic_variable_name("exact"), uses=("variableNamesIgnoreCase",)),
+        "variableNameLike": Param("str", historic_variable_name("like"), uses=("variableNamesIgnoreCase",)),
+        "variableNameIn": Param("list", "name__in"),
+        "variableValue": Param(_scalar, historic_variable_value, uses=("variableName", "variableValuesIgnoreCase")),
+        **VARIABLE_MODIFIERS,
+        "variableTypeIn": Param("list", variable_types),
+        "executionIdIn": Param("list", "process_instance_id__in"),
+        "activityInstanceIdIn": Param("list", "process_instance_id__in"),
+        "taskIdIn": Param("list", f.no_instance),
+        "caseInstanceId": Param("str", f.no_instance),
+        "caseExecutionIdIn": Param("list", f.no_instance),
+        "caseActivityIdIn": Param("list", f.no_instance),
+        # Applied by the view: without it, variables removed from their instance (DELETED) are left out.
+        "includeDeleted": Param("bool", f.modifier),
+        **TENANT_PARAMS,
+    },
+    sort_fields={"instanceId": "process_instance_id", "variableName": "name", "tenantId": "tenant_id"},
+    default_order=("id",),
+    check=check_historic_variables,
+)
+
+
+# --- GET/POST /history/job-log (Camunda's HistoricJobLogQueryDto) ------------------------------------
+
+
+def _job_log_deployment(value: str) -> Q:
+    # The log rows name the process definition; its deployment is the definition's.
+    return Q(process_definition_id__in=ProcessDefinition.objects.filter(deployment_id=value).values("id"))
+
+
+HISTORIC_JOB_LOG = QuerySpec(
+    params={
+        "logId": Param("str", "id"),
+        "jobId": Param("str", "job_id"),
+        "jobExceptionMessage": Param("str", "job_exception_message"),
+        "jobDefinitionId": Param("str", "job_definition_id"),
+        "jobDefinitionType": Param("str", "job_definition_type"),
+        "jobDefinitionConfiguration": Param("str", "job_definition_configuration"),
+        "activityIdIn": Param("list", "activity_id__in"),
+        "processInstanceId": Param("str", "process_instance_id"),
+        "processDefinitionId": Param("str", "process_definition_id"),
+        "processDefinitionKey": Param("str", "process_definition_key"),
+        "deploymentId": Param("str", _job_log_deployment),
+        # Camunda applies these only when true (false is no filter).
+        "creationLog": Param("bool", f.flag(creation_log=True)),
+        "failureLog": Param("bool", f.flag(failure_log=True)),
+        "successLog": Param("bool", f.flag(success_log=True)),
+        "deletionLog": Param("bool", f.flag(deletion_log=True)),
+        "jobPriorityHigherThanOrEquals": Param("long", "job_priority__gte"),
+        "jobPriorityLowerThanOrEquals": Param("long", "job_priority__lte"),
+        "hostname": Param("str", "hostname"),
+        **TENANT_PARAMS,
+    },
+    sort_fields={
+        "timestamp": "timestamp",
+        "jobId": "job_id",
+        "jobDueDate": "job_due_date",
+        "jobRetries": "job_retries",
+        "jobPriority": "job_priority",
+        "jobDefinitionId": "job_definition_id",
+        "activityId": "activity_id",
+        "processInstanceId": "process_instance_id",
+        "processDefinitionId": "process_definition_id",
+        "processDefinitionKey": "process_definition_key",
+        "deploymentId": "deployment_id",  # annotated by the view (engine.rest.job_views)
+        # Camunda's sequence counter of a job's log events; here their time, then their id.
+        "occurrence": "timestamp",
+        "tenantId": "tenant_id",
+        "hostname": "hostname",
+    },
+    default_order=("timestamp", "id"),
+    # The log rows keep no execution id and no failed activity id of their own.
+    unsupported=frozenset({"executionIdIn", "failedActivityIdIn"}),
+)
+
+
+# --- message subscriptions: GET /event-subscription (+count), Camunda's EventSubscriptionQueryDto --------
+
+from engine.models import EventSubscription  # noqa: E402
+
+
+def event_subscription_tenants(ids: list[str], includeEventSubscriptionsWithoutTenantId: bool = False) -> Q:  # noqa: N803 (Camunda's name)
+    return Q(tenant_id__in=ids) | Q(tenant_id__isnull=True) if includeEventSubscriptionsWithoutTenantId else Q(tenant_id__in=ids)
+
+
+EVENT_SUBSCRIPTION = QuerySpec(
+    params={
+        "eventSubscriptionId": Param("str", "id"),
+        "eventName": Param("str", "event_name"),
+        "eventType": Param("str", "event_type"),
+        "executionId": Param("str", "execution_id"),
+        "processInstanceId": Param("str", "process_instance_id"),
+        "activityId": Param("str", "activity_id"),
+        "tenantIdIn": Param("list", event_subscription_tenants, uses=("includeEventSubscriptionsWithoutTenantId",)),
+        "withoutTenantId": Param("bool", f.without_tenant),
+        "includeEventSubscriptionsWithoutTenantId": Param("bool", f.modifier),
+    },
+    sort_fields={"created": "created_date", "tenantId": "tenant_id"},
+    default_order=("id",),
+)
+RESOURCES["event-subscription"] = (EVENT_SUBSCRIPTION, EventSubscription)

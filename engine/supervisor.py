@@ -157,11 +157,12 @@ def resend_lost_wakeups() -> int:
     """Re-send the wake-up of every executable job unless the broker holds a backlog; return how many."""
     from django_q.brokers import get_broker
 
-    from engine.services.jobs import executable_jobs, jobs_enqueue
+    from engine.services.jobs import acquisition_order, executable_jobs, jobs_enqueue
 
     if get_broker().queue_size():
         return 0  # a waiting job is not lost yet; the job sweep re-sends the old ones
-    ids = list(executable_jobs(timezone.now()).order_by("create_time").values_list("id", flat=True))
+    # Highest priority first when the executor acquires by priority (engine.services.jobs.job_acquire).
+    ids = list(executable_jobs(timezone.now()).order_by(*acquisition_order()).values_list("id", flat=True))
     for start in range(0, len(ids), 1000):
         jobs_enqueue(ids[start : start + 1000])
     return len(ids)
@@ -175,6 +176,7 @@ class Supervisor:
         self.report = report
         self.stopping = False
         self.restarts = 0
+        self._wake_failing = False  # jobs_wake_due failed at the last poll: log the outage once
 
     def run(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -219,8 +221,26 @@ class Supervisor:
             age = time.monotonic() - (report["healthy_at"] if report else child.started)
             if age > (self.stall if report else max(self.stall, STARTUP_SECONDS)):
                 return self._stall_reason(report, age), reported
+            self._wake_due()
             time.sleep(POLL_SECONDS)
         return "stop requested", reported
+
+    def _wake_due(self) -> None:
+        """Wake the jobs that became due since the last poll (engine.services.jobs.jobs_wake_due).
+
+        A database error is logged once per outage (not every poll) and the connection is closed,
+        so the next poll reconnects; the job sweep still covers what this misses.
+        """
+        from engine.services.jobs import jobs_wake_due
+
+        try:
+            jobs_wake_due()
+            self._wake_failing = False
+        except Exception:
+            if not self._wake_failing:
+                logger.exception("could not wake the jobs that became due")
+            self._wake_failing = True
+            connections.close_all()
 
     @staticmethod
     def _stall_reason(report: dict | None, age: float) -> str:

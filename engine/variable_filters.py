@@ -50,7 +50,7 @@ def _condition(param: str, item: object) -> VariableCondition:
     if unknown:
         raise BadUserRequest(f"{param}: unknown property '{sorted(unknown)[0]}' in a variable filter")
     operator, value = item.get("operator"), item.get("value")
-    if operator not in OPERATORS:
+    if not isinstance(operator, str) or operator not in OPERATORS:  # a dict or list is unhashable: no `in` on it
         raise BadUserRequest(BAD_OPERATOR.format(operator=operator))
     if isinstance(value, (dict, list)):
         raise BadUserRequest(f"{param}: the value of variable filter '{item['name']}' must be a string, number, boolean or null")

@@ -21,3 +21,12 @@ cp "$src/dist/bpmn-navigated-viewer.production.min.js" "$dest/"
 cp "$src/dist/assets/diagram-js.css" "$src/dist/assets/bpmn-js.css" "$dest/assets/"
 cp "$src/LICENSE" "$dest/"
 echo "static/vendor/bpmn-js: bpmn-js $(node -p "require('$src/package.json').version")"
+
+# uPlot: the batch details page's live chart and the list's sparklines (static/cockpit/batch_chart.js).
+src="$work/node_modules/uplot"
+dest="$root/static/vendor/uplot"
+rm -rf "$dest"
+mkdir -p "$dest"
+cp "$src/dist/uPlot.iife.min.js" "$src/dist/uPlot.min.css" "$src/LICENSE" "$dest/"
+echo "uPlot $(node -p "require('$src/package.json').version") (MIT), from the npm registry; used by static/cockpit/batch_chart.js." > "$dest/README.md"
+echo "static/vendor/uplot: uplot $(node -p "require('$src/package.json').version")"

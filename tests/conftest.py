@@ -90,3 +90,12 @@ def batch_sizes(settings):
         settings.BATCH = {**settings.BATCH, **sizes, "PER_TYPE": {batch_type: sizes for batch_type in REGISTRY}}
 
     return apply
+
+
+@pytest.fixture(autouse=True)
+def _forget_logins():
+    """Each test starts with no failed logins counted and no HTTP Basic credential remembered."""
+    from django.core.cache import caches
+
+    caches["throttle"].clear()
+    caches["default"].clear()

@@ -23,12 +23,16 @@ operation list, form, payload, error placement and confirm page (REST path and b
 execution jobs (batches/execution.py finds the operation by type).
 """
 from batches.operations.base import BatchOperation
+from batches.operations.external_task_retries import SetExternalTaskRetries
 from batches.operations.historic_instance_deletion import HistoricInstanceDeletion
-from batches.operations.instance_deletion import InstanceDeletion
+from batches.operations.instance_deletion import InstanceDeletion, InstanceDeletionByHistoricQuery
 from batches.operations.instance_migration import InstanceMigration
-from batches.operations.instance_modification import InstanceModification
+from batches.operations.instance_modification import InstanceModification, InstanceModificationAsync
 from batches.operations.instance_restart import InstanceRestart
-from batches.operations.set_job_retries import SetJobRetries, SetJobRetriesByProcess
+from batches.operations.message_correlation import MessageCorrelation
+from batches.operations.removal_time import BatchSetRemovalTime, ProcessSetRemovalTime
+from batches.operations.set_job_retries import SetJobRetries, SetJobRetriesByHistoricQuery, SetJobRetriesByProcess
+from batches.operations.set_variables import SetVariables
 from batches.operations.suspension import Suspension
 
 # Every creation endpoint, by REST path (under /engine-rest/).
@@ -43,6 +47,14 @@ ENDPOINTS: dict[str, BatchOperation] = {
         Suspension(),
         InstanceMigration(),
         InstanceRestart(),
+        SetExternalTaskRetries(),
+        InstanceDeletionByHistoricQuery(),
+        SetJobRetriesByHistoricQuery(),
+        InstanceModificationAsync(),
+        MessageCorrelation(),
+        SetVariables(),
+        ProcessSetRemovalTime(),
+        BatchSetRemovalTime(),
     ]
 }
 

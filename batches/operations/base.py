@@ -10,9 +10,9 @@ from rest_framework import serializers
 
 from batches.operations.wizard import WizardSpec
 from engine.errors import BadUserRequest
-from engine.models import ProcessInstance
+from engine.models import HistoricProcessInstance, ProcessInstance
 from engine.query import MAX_LIST_LENGTH, QuerySpec
-from engine.selectors import query, visible
+from engine.selectors import HISTORIC_PROCESS_INSTANCE, PROCESS_INSTANCE, query, visible
 from engine.services.lifecycle import ChunkResult
 
 NOT_VISIBLE = "not found (or not visible to the batch's creator)"
@@ -74,6 +74,34 @@ class InstanceQueries(serializers.Serializer):
         return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
 
 
+# The historic-query-based creation endpoints (delete-historic-query-based,
+# job-retries-historic-query-based) select with ids and historicProcessInstanceQuery only; Camunda
+# silently drops a processInstanceQuery there, which would widen nothing but select without it.
+IGNORED_RUNTIME_QUERY = (
+    "not accepted here (Camunda ignores it on this endpoint and would select without it); "
+    "use historicProcessInstanceQuery, or POST /{runtime_path} for a runtime query"
+)
+
+
+class HistoricQueryOnly(serializers.Serializer):
+    """historicProcessInstanceQuery validated with the engine's rules; a processInstanceQuery is refused
+    (a 400 naming the runtime endpoint, runtime_path, that takes it) rather than ignored as in Camunda."""
+
+    runtime_path: ClassVar[str]
+    historicProcessInstanceQuery = query_field()
+    processInstanceQuery = serializers.JSONField(required=False, allow_null=True)  # refused when set
+
+    def validate_historicProcessInstanceQuery(self, value):
+        from engine.selectors import HISTORIC_PROCESS_INSTANCE
+
+        return check_query(HISTORIC_PROCESS_INSTANCE, "historicProcessInstanceQuery", value)
+
+    def validate_processInstanceQuery(self, value):
+        if value is not None:
+            raise serializers.ValidationError(IGNORED_RUNTIME_QUERY.format(runtime_path=self.runtime_path))
+        return value
+
+
 def definition_refs(definition) -> dict:
     """The op-log columns naming a process definition (Camunda's batch commands fill both)."""
     return {"process_definition_id": definition.id, "process_definition_key": definition.key}
@@ -93,6 +121,20 @@ def running_among(targets: QuerySet, user) -> QuerySet:
 
 def run_query(spec: QuerySpec, model: type[Model], user, value: Mapping) -> QuerySet:
     return query(spec, model, user, value, from_body=True, in_batch=True).order_by()
+
+
+def instance_selection(data: dict, user) -> Selection:
+    """processInstanceIds ∪ processInstanceQuery ∪ historicProcessInstanceQuery, as process instance ids
+    (a historic instance's id is its process instance's id). A payload without one of them (its
+    serializer has no such field) simply adds nothing."""
+    sources = []
+    if data.get("processInstanceQuery") is not None:
+        sources.append(run_query(PROCESS_INSTANCE, ProcessInstance, user, data["processInstanceQuery"]))
+    if data.get("historicProcessInstanceQuery") is not None:
+        sources.append(
+            run_query(HISTORIC_PROCESS_INSTANCE, HistoricProcessInstance, user, data["historicProcessInstanceQuery"])
+        )
+    return Selection(ids=data.get("processInstanceIds") or [], sources=sources)
 
 
 class BatchOperation:

@@ -5,12 +5,13 @@ from rest_framework import serializers
 from batches.operations.base import (
     NOT_RUNNING_SKIPPED,
     BatchOperation,
+    HistoricQueryOnly,
     Selection,
     check_query,
     id_list,
     ineligible,
+    instance_selection,
     query_field,
-    run_query,
     running_among,
 )
 from batches.operations.wizard import Field, WizardSpec, flags
@@ -54,10 +55,7 @@ class InstanceDeletion(BatchOperation):
     )
 
     def selection(self, data: dict, user) -> Selection:
-        sources = []
-        if data.get("processInstanceQuery") is not None:
-            sources.append(run_query(PROCESS_INSTANCE, ProcessInstance, user, data["processInstanceQuery"]))
-        return Selection(ids=data.get("processInstanceIds") or [], sources=sources)
+        return instance_selection(data, user)
 
     def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
         # instances_delete skips what does not run; it cancels suspended instances too.
@@ -80,3 +78,29 @@ class InstanceDeletion(BatchOperation):
 
     def apply(self, ids, configuration):
         return instances_delete(instance_ids=ids, delete_reason=configuration.get("deleteReason"))
+
+
+# --- POST /process-instance/delete-historic-query-based ------------------------------------------
+# Camunda's ProcessInstanceRestServiceImpl.deleteAsyncHistoricQueryBased reads the same
+# DeleteProcessInstancesDto but selects with processInstanceIds and historicProcessInstanceQuery only
+# (the historic query's ids, finished ones included: those are skipped as not running when the batch
+# runs, as Camunda's DeleteProcessInstancesCmd with failIfNotExists=false ignores them). It silently
+# drops a processInstanceQuery; that is refused here rather than ignored (HistoricQueryOnly). The
+# DTO has no failIfNotExists: the batch never fails on a missing instance.
+class InstanceDeletionHistoricQuerySerializer(HistoricQueryOnly):
+    runtime_path = "process-instance/delete"
+    processInstanceIds = id_list()
+    deleteReason = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=4000)
+    skipCustomListeners = serializers.BooleanField(required=False, default=False)
+    skipSubprocesses = serializers.BooleanField(required=False, default=False)
+    skipIoMappings = serializers.BooleanField(required=False, default=False)
+
+
+class InstanceDeletionByHistoricQuery(InstanceDeletion):
+    """The same batch type (instance-deletion), selecting running instances through their history."""
+
+    path = "process-instance/delete-historic-query-based"
+    label = "Cancel running process instances selected by a historic query"
+    serializer_class = InstanceDeletionHistoricQuerySerializer
+    wizard = None  # the wizard offers the runtime form
+

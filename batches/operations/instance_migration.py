@@ -10,8 +10,8 @@ from batches.operations.base import (
     definition_refs,
     id_list,
     ineligible,
+    instance_selection,
     query_field,
-    run_query,
     running_among,
 )
 from batches.operations.wizard import MIGRATION_PLAN, Field, WizardSpec, flags
@@ -80,10 +80,7 @@ class InstanceMigration(BatchOperation):
         return data
 
     def selection(self, data: dict, user) -> Selection:
-        sources = []
-        if data.get("processInstanceQuery") is not None:
-            sources.append(run_query(PROCESS_INSTANCE, ProcessInstance, user, data["processInstanceQuery"]))
-        return Selection(ids=data.get("processInstanceIds") or [], sources=sources)
+        return instance_selection(data, user)
 
     def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
         plan: MigrationPlan = data["plan"]

@@ -11,13 +11,14 @@ from batches.operations.base import (
     definition_refs,
     id_list,
     ineligible,
+    instance_selection,
     running_among,
 )
-from batches.operations.suspension import instance_selection
 from batches.operations.wizard import INSTRUCTIONS, Field, WizardSpec, flags
-from engine.errors import BadUserRequest, NotFound
+from engine.errors import BadUserRequest, EngineRefusal, NotFound
 from engine.locking import instances_lock
 from engine.models import ProcessDefinition, ProcessInstance
+from engine.selectors import visible
 from engine.services.lifecycle import NOT_RUNNING, ChunkResult
 from engine.services.modification import INSTRUCTION_TYPES, instance_modify, validate_instructions
 
@@ -137,7 +138,9 @@ class InstanceModification(BatchOperation):
                         annotation=configuration.get("annotation"),
                         expected_definition_id=configuration["processDefinitionId"],
                         log_operation=False,  # the batch's creation wrote the one entry, with the user
-                        many=True,
+                        # A batch of many instances takes Camunda's many-instance instructions; the
+                        # single-instance form (modification-async) takes the full instruction set.
+                        many=configuration.get("many", True),
                     )
                 result.changed.append(instance_id)
             except NotFound:
@@ -147,3 +150,69 @@ class InstanceModification(BatchOperation):
                     raise
                 result.skipped[instance_id] = OTHER_DEFINITION
         return result
+
+
+# --- POST /process-instance/{id}/modification-async ----------------------------------------------
+# Camunda's ProcessInstanceResourceImpl.modifyProcessInstanceAsync: a ProcessInstanceModificationDto
+# (instructions, skipCustomListeners, skipIoMappings, annotation) for the instance in the path, as an
+# instance-modification batch of that one instance (ModifyProcessInstanceAsyncCmd: the instance's
+# definition and tenant, one op-log entry ModifyProcessInstance naming the instance).
+NO_INSTRUCTIONS = "The provided instuctions are invalid."  # sic, Camunda's message
+
+
+def instance_cannot_be_modified(instance_id: str) -> str:
+    # CommandLogger.processInstanceDoesNotExist: a ProcessEngineException (500 there, 400 here).
+    return f"ENGINE-13036 Process instance '{instance_id}' cannot be modified. The process instance does not exist"
+
+
+class SingleInstanceModificationSerializer(serializers.Serializer):
+    processInstanceId = serializers.CharField(max_length=64)  # from the path
+    instructions = serializers.JSONField(required=False, allow_null=True)
+    skipCustomListeners = serializers.BooleanField(required=False, default=False)
+    skipIoMappings = serializers.BooleanField(required=False, default=False)
+    annotation = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=4000)
+
+    def validate(self, attrs):
+        instructions = attrs.get("instructions")
+        if not isinstance(instructions, list) or not instructions:
+            raise serializers.ValidationError(NO_INSTRUCTIONS)
+        return attrs
+
+
+class InstanceModificationAsync(InstanceModification):
+    """The same batch type, for the one instance named in the path."""
+
+    path = "process-instance/<str:processInstanceId>/modification-async"
+    label = "Modify one process instance asynchronously"
+    serializer_class = SingleInstanceModificationSerializer
+    empty_message = "Process instance ids is empty"
+    wizard = None  # the wizard modifies many instances
+
+    def validate(self, payload: object, user=None) -> dict:
+        data = super(InstanceModification, self).validate(payload, user)
+        instance_id = data["processInstanceId"]
+        instance = (
+            visible(ProcessInstance, user).select_related("process_definition").filter(id=instance_id).first()
+            if user is not None else None
+        )
+        if instance is None:
+            raise EngineRefusal(instance_cannot_be_modified(instance_id))
+        definition = instance.process_definition
+        # Checked now as the synchronous call checks them (the batch checks again when it runs).
+        validate_instructions(definition, data["instructions"], many=False)
+        data["definition"] = definition
+        data["processDefinitionId"] = definition.id
+        return data
+
+    def selection(self, data: dict, user) -> Selection:
+        return Selection(ids=[data["processInstanceId"]])
+
+    def configuration(self, data: dict) -> dict:
+        # The instructions as sent: typed variables are parsed again when the batch applies them.
+        return {**super().configuration(data), "many": False}
+
+    def operation_log(self, data: dict, total: int) -> tuple[str, str, dict]:
+        return "ModifyProcessInstance", "ProcessInstance", {}  # PropertyChange.EMPTY_CHANGE, as Camunda
+
+    def operation_log_refs(self, data: dict) -> dict:
+        return {"process_instance_id": data["processInstanceId"], **definition_refs(data["definition"])}

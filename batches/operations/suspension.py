@@ -3,11 +3,10 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from batches.operations.base import (
-    NOT_RUNNING_SKIPPED, BatchOperation, InstanceQueries, Selection, id_list, ineligible, run_query, running_among,
+    NOT_RUNNING_SKIPPED, BatchOperation, InstanceQueries, Selection, id_list, ineligible, instance_selection, running_among,
 )
 from batches.operations.wizard import RADIO, Field, WizardSpec
-from engine.models import HistoricProcessInstance, ProcessInstance
-from engine.selectors import HISTORIC_PROCESS_INSTANCE, PROCESS_INSTANCE
+from engine.models import ProcessInstance
 from engine.services.lifecycle import instances_set_suspended
 
 NO_SELECTOR = (
@@ -29,18 +28,6 @@ class SuspensionSerializer(InstanceQueries):
         if all(attrs.get(name) is None for name in selectors):
             raise serializers.ValidationError(NO_SELECTOR)
         return attrs
-
-
-def instance_selection(data: dict, user) -> Selection:
-    """ids ∪ runtime query ∪ historic query, as running-instance ids (shared with modification)."""
-    sources = []
-    if data.get("processInstanceQuery") is not None:
-        sources.append(run_query(PROCESS_INSTANCE, ProcessInstance, user, data["processInstanceQuery"]))
-    if data.get("historicProcessInstanceQuery") is not None:
-        sources.append(
-            run_query(HISTORIC_PROCESS_INSTANCE, HistoricProcessInstance, user, data["historicProcessInstanceQuery"])
-        )
-    return Selection(ids=data.get("processInstanceIds") or [], sources=sources)
 
 
 class Suspension(BatchOperation):

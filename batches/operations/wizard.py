@@ -17,7 +17,10 @@ RADIO = "radio"  # choices (form value, label, payload value); nothing chosen �
 SELECT = "select"  # like RADIO, as a drop-down
 INSTRUCTIONS = "instructions"  # the instructions editor (type + activity or transition rows)
 MIGRATION_PLAN = "migration-plan"  # target version + the plan generated for the search's version
-KINDS = (TEXT, CHECKBOX, INTEGER, DATETIME, RADIO, SELECT, INSTRUCTIONS, MIGRATION_PLAN)
+# Typed variables: rows of name, type and value (added and removed), sent as Camunda's map
+# {"name": {"value": …, "type": …}}; required: the message when no row is filled in.
+VARIABLES = "variables"
+KINDS = (TEXT, CHECKBOX, INTEGER, DATETIME, RADIO, SELECT, INSTRUCTIONS, MIGRATION_PLAN, VARIABLES)
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class Field:
     kind: str = TEXT
     # RADIO/SELECT: (form value, label, payload value); INSTRUCTIONS: the instruction types offered.
     choices: tuple = ()
-    required: str = ""  # the message when nothing is chosen (RADIO/SELECT/MIGRATION_PLAN)
+    required: str = ""  # the message when nothing is chosen (RADIO/SELECT/MIGRATION_PLAN/VARIABLES)
     hint: str = ""
     max_length: int | None = None
     min_value: int | None = None

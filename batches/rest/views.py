@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from batches.models import Batch, BatchItem, HistoricBatch
+from batches.idempotency import HEADER, batch_create_once, idempotency_key_parse
 from batches.operations.base import BatchOperation
 from batches.rest import dtos
 from batches.selectors import BATCH_STATISTICS, item_counts_for, items_of, with_statistics
@@ -15,6 +16,17 @@ from engine.rest.base import CamundaView
 from engine.rest.schema import ARRAY, PAGING
 from engine.rest.views import json_body, parse_bool_field
 from engine.selectors import visible
+
+
+# Ours, on every creation endpoint (and the retry endpoint): batches.idempotency.
+IDEMPOTENCY_HEADER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Ours: the same key by the same user answers the first batch (200, header Idempotent-Replayed: true; "
+    "a BatchDto built from its history once it has ended) instead of creating another.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 
 
 def batch_not_found(pk: str) -> str:
@@ -29,13 +41,27 @@ class BatchCreate(CamundaView):
     """POST of one operation's payload; answers the created BatchDto."""
 
     operation: BatchOperation | None = None
+    query_parameters = {"post": [IDEMPOTENCY_HEADER]}
 
     def post(self, request: Request, **path) -> Response:
         self.require(request, self.operation.permission)
         # A path parameter (restart-async's process definition id) joins the payload under its name.
         payload = {**self.body(request), **path}
-        batch = batch_create(operation=self.operation, payload=payload, user=request.user)
-        return Response(dtos.batch_dto(batch))
+        key = idempotency_key_parse(request.headers.get(HEADER))
+        batch, created = batch_create_once(
+            user=request.user,
+            key=key,
+            batch_type=self.operation.type,
+            create=lambda: batch_create(operation=self.operation, payload=payload, user=request.user, idempotency_key=key),
+        )
+        return batch_response(batch, created)
+
+
+def batch_response(batch: Batch | HistoricBatch, created: bool) -> Response:
+    """The BatchDto of a creation; a repeated Idempotency-Key answers the first batch, marked as replayed
+    (from its history once it has ended)."""
+    body = dtos.batch_dto(batch) if isinstance(batch, Batch) else dtos.batch_dto_from_history(batch)
+    return Response(body, headers=None if created else {"Idempotent-Replayed": "true"})
 
 
 def statistics_rows(request: Request):

@@ -6,18 +6,21 @@ import csv
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from batches.models import Batch, BatchItem, HistoricBatch
+from batches.operations import REGISTRY
+from batches.progress import progress_samples, progress_sparklines
 from batches.selectors import item_counts_for, with_statistics
-from batches.execution import item_counts
-from batches.services import batch_delete, batch_set_suspended
+from batches.services import batch_delete, batch_set_suspended, historic_batch_delete
 from cockpit.search import camunda_date
+from cockpit.views.batch_columns import ENDED_SORTS, RUNNING_SORTS, SORT_ERROR, sort_links, sorted_by, user_names
 from engine.errors import NotFound
-from engine.models import Job, JobDefinition
+from engine.models import HistoricJobLog, HistoricProcessInstance, Job, JobDefinition, ProcessInstance
 from engine.query import parse_date
 from engine.selectors import visible
 from engine.services import job_actions
@@ -48,28 +51,49 @@ def _filters(request: HttpRequest) -> tuple[dict, dict[str, str]]:
     return values, errors
 
 
+def _without(request: HttpRequest, name: str) -> str:
+    params = request.GET.copy()
+    params.pop(name, None)
+    return params.urlencode()
+
+
 @login_required
 @require_GET
 def batch_list(request: HttpRequest) -> HttpResponse:
     values, errors = _filters(request)
     failures = request.GET.get("failures", "")
-    running = with_statistics(visible(Batch, request.user)).filter(**values).order_by("-start_time", "id")
+    running = with_statistics(visible(Batch, request.user)).filter(**values)
     if failures == "with":
         running = running.filter(failed_jobs__gt=0)
     elif failures == "without":
         running = running.filter(failed_jobs=0)
-    ended = visible(HistoricBatch, request.user).filter(end_time__isnull=False, **values).order_by("-end_time", "id")
+    ended = visible(HistoricBatch, request.user).filter(end_time__isnull=False, **values)
     if failures == "with":
         ended = ended.filter(items_failed__gt=0)
     elif failures == "without":
         ended = ended.filter(items_failed=0)
+    final_state = request.GET.get("finalState", "")  # (h3) the ended batches of one final state
+    if final_state and final_state not in HistoricBatch.FINAL_STATES:
+        return HttpResponseBadRequest("finalState: one of " + ", ".join(HistoricBatch.FINAL_STATES))
+    if final_state:
+        ended = ended.filter(final_state=final_state)
+    running = sorted_by(running, request.GET.get("sort", ""), RUNNING_SORTS, "-start")
+    ended = sorted_by(ended, request.GET.get("ended_sort", ""), ENDED_SORTS, "-end")
+    if running is None or ended is None:
+        name, columns = ("sort", RUNNING_SORTS) if running is None else ("ended_sort", ENDED_SORTS)
+        return HttpResponseBadRequest(f"{name}: " + SORT_ERROR.format(columns=", ".join(columns)))
     page, ended_page = _page(request, "page"), _page(request, "ended_page")
     running_rows = list(running[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])
+    ended_rows = list(ended[(ended_page - 1) * PAGE_SIZE : ended_page * PAGE_SIZE])
     counts = item_counts_for([b.id for b in running_rows])
+    names = user_names([b.create_user_id for b in running_rows + ended_rows])
+    for row in running_rows + ended_rows:
+        row.user_name = names.get(row.create_user_id, "")
+    sparklines = progress_sparklines([b.id for b in running_rows])
     context = {
-        "running": [(b, _progress(counts[b.id], b.total_items), counts[b.id]) for b in running_rows],
+        "running": [(b, _progress(counts[b.id], b.total_items), counts[b.id], sparklines.get(b.id)) for b in running_rows],
         "running_count": running.count(),
-        "ended": list(ended[(ended_page - 1) * PAGE_SIZE : ended_page * PAGE_SIZE]),
+        "ended": [(h, _progress(_historic_counts(h), h.total_items)) for h in ended_rows],
         "ended_count": ended.count(),
         "page": page,
         "ended_page": ended_page,
@@ -77,9 +101,22 @@ def batch_list(request: HttpRequest) -> HttpResponse:
         "errors": errors,
         "params": request.GET,
         "query_string": request.GET.urlencode(),
+        "running_pager": _without(request, "page"),
+        "ended_pager": _without(request, "ended_page"),
+        "sort_links": sort_links(request, "sort", "page", RUNNING_SORTS, "-start"),
+        "ended_sort_links": sort_links(request, "ended_sort", "ended_page", ENDED_SORTS, "-end"),
     }
     template = "cockpit/batches.html#running" if request.htmx and request.htmx.target == "running" else "cockpit/batches.html"
     return render(request, template, context)
+
+
+def _historic_counts(historic: HistoricBatch) -> dict[str, int]:
+    return {
+        BatchItem.SUCCEEDED: historic.items_succeeded or 0,
+        BatchItem.SKIPPED: historic.items_skipped or 0,
+        BatchItem.FAILED: historic.items_failed or 0,
+        BatchItem.PENDING: historic.items_pending or 0,
+    }
 
 
 def _progress(counts: dict[str, int], total: int) -> int:
@@ -98,29 +135,70 @@ def _running(request: HttpRequest, batch_id: str) -> Batch | None:
     return with_statistics(visible(Batch, request.user)).filter(id=batch_id).first()
 
 
+def _targets_instances(batch_type: str) -> bool:
+    operation = REGISTRY.get(batch_type)
+    return operation is not None and operation.target_model in (ProcessInstance, HistoricProcessInstance)
+
+
+DETAIL_PAGE_SIZE = 50
+
+
+def _paged(queryset: QuerySet, request: HttpRequest, name: str, *, count: int | None = None) -> dict:
+    """One page of a details list; count when known already (the failed items' counter: no count of a million rows)."""
+    number, count = _page(request, name), queryset.count() if count is None else count
+    pages = max(1, -(-count // DETAIL_PAGE_SIZE))
+    number = min(number, pages)
+    rows = list(queryset[(number - 1) * DETAIL_PAGE_SIZE : number * DETAIL_PAGE_SIZE])
+    base = _without(request, name)
+    link = f"?{base}&{name}=" if base else f"?{name}="
+    return {
+        "rows": rows, "count": count, "page": number, "pages": pages,
+        "previous": f"{link}{number - 1}" if number > 1 else None,
+        "next": f"{link}{number + 1}" if number < pages else None,
+    }
+
+
 @login_required
 @require_GET
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
     historic = _historic_or_404(request, batch_id)
     batch = _running(request, batch_id)
-    counts = item_counts(batch_id)
+    counts = _historic_counts(historic)  # live counters: no item is counted on each 2 s refresh
     done = counts[BatchItem.SUCCEEDED] + counts[BatchItem.SKIPPED] + counts[BatchItem.FAILED]
     started = historic.execution_start_time
     elapsed = ((historic.end_time or timezone.now()) - started).total_seconds() if started else 0
     throughput = done / elapsed if elapsed > 0 else None
-    remaining = historic.total_items - done
+    remaining = max(historic.total_items - done, 0)
+    failed_jobs = Job.objects.filter(job_definition_id=historic.batch_job_definition_id, retries=0).order_by("create_time", "id")
     context = {
         "historic": historic,
         "batch": batch,
         "counts": counts,
+        "done": done,
         "progress": _progress(counts, historic.total_items),
         "throughput": throughput,
-        "eta_seconds": int(remaining / throughput) if throughput and batch else None,
-        "failed_jobs": Job.objects.filter(job_definition_id=historic.batch_job_definition_id, retries=0).order_by("create_time")[:50],
-        "failed_items": BatchItem.objects.filter(batch_id=batch_id, state=BatchItem.FAILED).order_by("seq")[:50],
+        "eta_seconds": int(remaining / throughput) if throughput and batch and not batch.suspended else None,
+        "failed_jobs": _paged(failed_jobs, request, "jobs_page"),
+        "failed_items": _paged(
+            BatchItem.objects.filter(batch_id=batch_id, state=BatchItem.FAILED).order_by("seq"), request, "items_page", count=counts[BatchItem.FAILED]
+        ),
+        # Items that are process instances (running or historic) link to the process instance page.
+        "items_are_instances": _targets_instances(historic.type),
+        "user_name": user_names([historic.create_user_id]).get(historic.create_user_id, ""),
+        "query_string": request.GET.urlencode(),
     }
     template = "cockpit/batch_detail.html#detail-live" if request.htmx and request.htmx.target == "detail-live" else "cockpit/batch_detail.html"
     return render(request, template, context)
+
+
+@login_required
+@require_GET
+def batch_progress(request: HttpRequest, batch_id: str) -> JsonResponse:
+    """The progress samples behind the details page's chart, polled while the batch runs."""
+    historic = _historic_or_404(request, batch_id)
+    return JsonResponse(
+        {"id": historic.id, "running": historic.end_time is None, "totalItems": historic.total_items, "samples": progress_samples(historic)}
+    )
 
 
 def _require(request: HttpRequest, permission: str) -> None:
@@ -202,6 +280,22 @@ def batch_remove(request: HttpRequest, batch_id: str) -> HttpResponse:
     return redirect("batch-detail", batch_id=batch_id)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def history_remove(request: HttpRequest, batch_id: str) -> HttpResponse:
+    """Delete an ended batch's history (as DELETE /history/batch/{id}), after a confirmation page."""
+    _require(request, "batches.delete_historicbatch")
+    historic = _historic_or_404(request, batch_id)
+    if historic.end_time is None:
+        messages.error(request, "The batch is still running; delete the batch instead.")
+        return redirect("batch-detail", batch_id=batch_id)
+    if request.method == "GET":
+        return render(request, "cockpit/confirm_history_delete.html", {"historic": historic})
+    historic_batch_delete(historic=historic, user_id=request.user.get_username())
+    messages.success(request, f"The history of batch {batch_id} is deleted.")
+    return redirect("batches")
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -211,7 +305,7 @@ class _Echo:
 @require_GET
 def items_csv(request: HttpRequest, batch_id: str) -> StreamingHttpResponse:
     """The batch's items (all, or one state) as CSV, streamed so a million rows never sit in memory."""
-    _historic_or_404(request, batch_id)
+    historic = _historic_or_404(request, batch_id)
     state = request.GET.get("state")
     items = BatchItem.objects.filter(batch_id=batch_id).order_by("seq")
     if state in BatchItem.STATES:
@@ -220,6 +314,8 @@ def items_csv(request: HttpRequest, batch_id: str) -> StreamingHttpResponse:
     rows = items.values_list("seq", "target_id", "state", "detail", "updated_at").iterator(chunk_size=2000)
 
     def lines():
+        if historic.reason:  # (h3) the batch's reason as a leading comment line, only when it has one
+            yield "# reason: " + " ".join(historic.reason.split()) + "\r\n"
         yield writer.writerow(["position", "target_id", "state", "detail", "updated_at"])
         for seq, target, item_state, detail, updated in rows:
             yield writer.writerow([seq, target, item_state, detail or "", updated.isoformat() if updated else ""])
@@ -230,3 +326,39 @@ def items_csv(request: HttpRequest, batch_id: str) -> StreamingHttpResponse:
     return response
 
 
+
+
+# --- the job log of a batch job ("show full log for this job") ------------------------------------------
+
+
+def _log_kind(entry: HistoricJobLog) -> str:
+    for kind in ("creation", "failure", "success", "deletion"):
+        if getattr(entry, f"{kind}_log"):
+            return kind
+    return "—"
+
+
+@login_required
+@require_GET
+def job_log(request: HttpRequest, batch_id: str, job_id: str) -> HttpResponse:
+    """Every log entry of one of the batch's jobs (as GET /history/job-log?jobId=…): creation, each
+    failure with its message and full stack trace, success or deletion; read-only."""
+    _require(request, "engine.view_historicjoblog")
+    historic = _historic_or_404(request, batch_id)
+    definitions = [historic.seed_job_definition_id, historic.monitor_job_definition_id, historic.batch_job_definition_id]
+    entries = list(
+        visible(HistoricJobLog, request.user)
+        .filter(job_id=job_id, job_definition_id__in=definitions)
+        .order_by("timestamp", "id")
+    )
+    if not entries:
+        raise Http404(f"No job log of job '{job_id}' in batch '{batch_id}'")
+    job = visible(Job, request.user).filter(id=job_id, job_definition_id__in=definitions).first()
+    context = {
+        "historic": historic,
+        "job_id": job_id,
+        "job": job,
+        "entries": [(entry, _log_kind(entry)) for entry in entries],
+        "failures": sum(1 for entry in entries if entry.failure_log),
+    }
+    return render(request, "cockpit/job_log.html", context)

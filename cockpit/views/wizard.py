@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError
 
 from batches.services import SelectionDrift, batch_create
+from cockpit.fields import editor_error_keys
 from cockpit.confirmation import (
     CONFIRMATION_GONE,
     confirm_context,
@@ -23,6 +24,7 @@ from cockpit.confirmation import (
 )
 from cockpit.models import ConfirmedSelection, WizardSubmission
 from cockpit.search import INCIDENT_TYPES, VARIABLE_OPERATORS, variable_rows
+from cockpit.wizard_options import form_context
 from cockpit.wizard import ERROR_FIELDS, OPERATIONS, Draft, allowed_operations, build_draft, matches
 from engine.errors import EngineError
 from engine.models import ProcessDefinition
@@ -63,7 +65,10 @@ def define(request: HttpRequest) -> HttpResponse:
         "incident_types": INCIDENT_TYPES,
         "query_string": request.GET.urlencode(),
         "field_errors": [(name, draft.errors.get(name, "")) for name in ERROR_FIELDS],
+        "options": form_context(request.GET, draft.op.operation.type if draft.op else None, request.user, draft.errors),
     }
+    # Composite editors keep their errors under their own key (cockpit.fields.editor_error_key).
+    context["field_errors"] += [(key, draft.errors.get(key, "")) for key in editor_error_keys(draft)]
     return render(request, _template(request), context)
 
 

@@ -1,6 +1,7 @@
 """Engine rows: definitions, runtime, jobs, history, tenants."""
 from engine.models.base import new_id
 from engine.models.definitions import Deployment, ProcessDefinition
+from engine.models.events import EventSubscription, ExternalTask
 from engine.models.history import (
     HistoricActivityInstance,
     HistoricIncident,
@@ -16,6 +17,8 @@ from engine.models.variables import HistoricVariableInstance, HistoricVariableUp
 __all__ = [
     "ActivityInstance",
     "Deployment",
+    "EventSubscription",
+    "ExternalTask",
     "HistoricActivityInstance",
     "HistoricIncident",
     "HistoricJobLog",

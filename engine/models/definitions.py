@@ -28,6 +28,8 @@ class ProcessDefinition(models.Model):
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="definitions")
     tenant_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
     suspended = models.BooleanField(default=False)
+    # Days the history of its instances is kept after the removal-time base (camunda:historyTimeToLive).
+    history_time_to_live = models.PositiveIntegerField(null=True, blank=True)
     bpmn_xml = models.TextField()
     # The parsed flow graph (activities and sequence flows) the engine walks.
     graph = models.JSONField()

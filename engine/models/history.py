@@ -20,7 +20,7 @@ class HistoricProcessInstance(models.Model):
     process_definition_version = models.PositiveIntegerField()
     start_time = models.DateTimeField(db_index=True)
     end_time = models.DateTimeField(null=True, blank=True, db_index=True)
-    removal_time = models.DateTimeField(null=True, blank=True)
+    removal_time = models.DateTimeField(null=True, blank=True, db_index=True)
     duration_in_millis = models.BigIntegerField(null=True, blank=True)
     start_user_id = models.CharField(max_length=150, null=True, blank=True)
     start_activity_id = models.CharField(max_length=255, null=True, blank=True)
@@ -49,6 +49,7 @@ class HistoricActivityInstance(models.Model):
     duration_in_millis = models.BigIntegerField(null=True, blank=True)
     canceled = models.BooleanField(default=False)
     tenant_id = models.CharField(max_length=64, null=True, blank=True)
+    removal_time = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["start_time", "id"]
@@ -74,6 +75,7 @@ class HistoricJobLog(models.Model):
     process_definition_id = models.CharField(max_length=255, null=True, blank=True)
     process_definition_key = models.CharField(max_length=255, null=True, blank=True)
     tenant_id = models.CharField(max_length=64, null=True, blank=True)
+    removal_time = models.DateTimeField(null=True, blank=True, db_index=True)
     hostname = models.CharField(max_length=255, null=True, blank=True)
     creation_log = models.BooleanField(default=False)
     failure_log = models.BooleanField(default=False)
@@ -109,6 +111,7 @@ class UserOperationLogEntry(models.Model):
     batch_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True, db_index=True)
     annotation = models.TextField(null=True, blank=True)
     tenant_id = models.CharField(max_length=64, null=True, blank=True)
+    removal_time = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["timestamp", "id"]
@@ -138,6 +141,7 @@ class HistoricIncident(models.Model):
     configuration = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
     job_definition_id = models.CharField(max_length=ID_LENGTH, null=True, blank=True)
     tenant_id = models.CharField(max_length=64, null=True, blank=True)
+    removal_time = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["create_time", "id"]

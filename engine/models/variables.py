@@ -51,6 +51,7 @@ class HistoricVariableInstance(TypedValueColumns):
     state = models.CharField(max_length=16, default=CREATED)
     create_time = models.DateTimeField()
     tenant_id = models.CharField(max_length=64, null=True, blank=True)
+    removal_time = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["process_instance_id", "name"]
@@ -78,6 +79,7 @@ class HistoricVariableUpdate(TypedValueColumns):
     revision = models.PositiveIntegerField(default=0)
     time = models.DateTimeField()
     initial = models.BooleanField(default=False)
+    removal_time = models.DateTimeField(null=True, blank=True, db_index=True)
     tenant_id = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:

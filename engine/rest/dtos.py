@@ -29,7 +29,7 @@ def process_definition_dto(d: ProcessDefinition) -> dict:
         "suspended": d.suspended,
         "tenantId": d.tenant_id,
         "versionTag": None,
-        "historyTimeToLive": None,
+        "historyTimeToLive": d.history_time_to_live,
         "startableInTasklist": True,
     }
 
@@ -167,7 +167,7 @@ def user_operation_dto(e: UserOperationLogEntry) -> dict:
         "property": e.property,
         "orgValue": e.org_value,
         "newValue": e.new_value,
-        "removalTime": None,
+        "removalTime": format_date(e.removal_time),
         "rootProcessInstanceId": e.process_instance_id,
         "category": e.category,
         "annotation": e.annotation,
@@ -188,4 +188,152 @@ def task_dto(t: ActivityInstance) -> dict:
         "taskDefinitionKey": t.activity_id,
         "suspended": instance.suspended,
         "tenantId": instance.tenant_id,
+    }
+
+
+def external_task_dto(t) -> dict:
+    """Camunda's ExternalTaskDto (the token is both the execution and the activity instance)."""
+    return {
+        "activityId": t.activity_id,
+        "activityInstanceId": t.execution_id,
+        "errorMessage": t.error_message,
+        "executionId": t.execution_id,
+        "id": t.id,
+        "lockExpirationTime": format_date(t.lock_expiration_time),
+        "createTime": format_date(t.create_time),
+        "processDefinitionId": t.process_definition_id,
+        "processDefinitionKey": t.process_definition_key,
+        "processDefinitionVersionTag": None,
+        "processInstanceId": t.process_instance_id,
+        "retries": t.retries,
+        "suspended": t.suspended,
+        "workerId": t.worker_id,
+        "topicName": t.topic_name,
+        "tenantId": t.tenant_id,
+        "priority": t.priority,
+        "businessKey": t.business_key,
+    }
+
+
+def locked_external_task_dto(locked) -> dict:
+    """Camunda's LockedExternalTaskDto of an engine.services.external_tasks.LockedTask.
+
+    Camunda never fills `suspended` here (LockedExternalTaskDto.fromLockedExternalTask): always false,
+    which is also true, since a suspended task is never fetched.
+    """
+    t = locked.task
+    return {
+        **external_task_dto(t),
+        "errorDetails": t.error_details,
+        "suspended": False,
+        "variables": {
+            name: {"type": value["type"], "value": value["value"], "valueInfo": {}} for name, value in locked.variables.items()
+        },
+        "extensionProperties": locked.extension_properties,
+    }
+
+
+# --- process variables (Camunda's VariableValueDto, VariableInstanceDto, HistoricVariableInstanceDto) ---
+
+
+def variable_value_dto(row) -> dict:
+    """{"type", "value", "valueInfo"}: Camunda's VariableValueDto of a stored variable (valueInfo is
+    empty for every type this engine stores; Json values are their JSON text)."""
+    from engine.variables import typed_value
+
+    typed = typed_value(row)
+    return {"type": typed["type"], "value": typed["value"], "valueInfo": {}}
+
+
+def variable_instance_dto(v) -> dict:
+    """A VariableInstance (select_related process_instance): every variable is the instance's own,
+    so its execution, activity instance and scope are the instance."""
+    return {
+        "id": v.id,
+        "name": v.name,
+        **variable_value_dto(v),
+        "processDefinitionId": v.process_instance.process_definition_id,
+        "processInstanceId": v.process_instance_id,
+        "executionId": v.process_instance_id,
+        "caseInstanceId": None,
+        "caseExecutionId": None,
+        "taskId": None,
+        "batchId": None,
+        "activityInstanceId": v.process_instance_id,
+        "errorMessage": None,
+        "tenantId": v.tenant_id,
+    }
+
+
+def historic_variable_instance_dto(h) -> dict:
+    return {
+        "id": h.id,
+        "name": h.name,
+        **variable_value_dto(h),
+        "processDefinitionKey": h.process_definition_key,
+        "processDefinitionId": h.process_definition_id,
+        "processInstanceId": h.process_instance_id,
+        "executionId": h.process_instance_id,
+        "activityInstanceId": h.process_instance_id,
+        "caseDefinitionKey": None,
+        "caseDefinitionId": None,
+        "caseInstanceId": None,
+        "caseExecutionId": None,
+        "taskId": None,
+        "errorMessage": None,
+        "tenantId": h.tenant_id,
+        "state": h.state,
+        "createTime": format_date(h.create_time),
+        "removalTime": format_date(h.removal_time),
+        "rootProcessInstanceId": h.process_instance_id,
+    }
+
+
+def historic_job_log_dto(h) -> dict:
+    """Camunda's HistoricJobLogDto. deploymentId comes from the view's annotation (the definition's)."""
+    # Jobs without a process definition but with a job definition are batch jobs (seed, monitor,
+    # execution): their job definition's configuration is the batch id, as Camunda's batchId.
+    batch_id = h.job_definition_configuration if h.process_definition_id is None and h.job_definition_id else None
+    return {
+        "id": h.id,
+        "timestamp": format_date(h.timestamp),
+        "removalTime": format_date(h.removal_time),
+        "jobId": h.job_id,
+        "jobDueDate": format_date(h.job_due_date),
+        "jobRetries": h.job_retries,
+        "jobPriority": h.job_priority,
+        "jobExceptionMessage": h.job_exception_message,
+        # The executor records a failure with the failing activity; other log rows keep none.
+        "failedActivityId": h.activity_id if h.failure_log else None,
+        "jobDefinitionId": h.job_definition_id,
+        "jobDefinitionType": h.job_definition_type,
+        "jobDefinitionConfiguration": h.job_definition_configuration,
+        "activityId": h.activity_id,
+        "executionId": None,  # not kept by this engine's job log
+        "processInstanceId": h.process_instance_id,
+        "processDefinitionId": h.process_definition_id,
+        "processDefinitionKey": h.process_definition_key,
+        "deploymentId": getattr(h, "deployment_id", None),
+        "rootProcessInstanceId": h.process_instance_id,  # no call activities: every instance is a root
+        "tenantId": h.tenant_id,
+        "hostname": h.hostname,
+        "batchId": batch_id,
+        "creationLog": h.creation_log,
+        "failureLog": h.failure_log,
+        "successLog": h.success_log,
+        "deletionLog": h.deletion_log,
+    }
+
+
+def event_subscription_dto(e) -> dict:
+    """Camunda's EventSubscriptionDto (an EventSubscription row)."""
+    return {
+        "id": e.id,
+        "eventType": e.event_type,
+        "eventName": e.event_name,
+        "executionId": e.execution_id,
+        "processInstanceId": e.process_instance_id,
+        "activityId": e.activity_id,
+        "createdDate": format_date(e.created_date),
+        "tenantId": e.tenant_id,
     }

@@ -49,6 +49,9 @@ def camunda_exception_handler(exc: Exception, context: dict) -> Response:
         return error_response(400, "InvalidRequestException", str(exc))
     if isinstance(exc, drf.ParseError):
         return error_response(400, "InvalidRequestException", f"Invalid request body: {exc.detail}")
+    if isinstance(exc, drf.Throttled):  # cockpit.throttle: a locked-out login, with when to try again
+        headers = {"Retry-After": str(exc.wait)} if exc.wait is not None else None
+        return error_response(429, "AuthenticationException", str(exc.detail), headers)
     if isinstance(exc, drf.MethodNotAllowed):  # as Camunda's JAX-RS runtime answers a wrong method (research §7)
         return error_response(405, "NotAllowedException", "HTTP 405 Method Not Allowed")
     if isinstance(exc, drf.ValidationError):

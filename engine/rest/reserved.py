@@ -1,7 +1,7 @@
 """Camunda's answer for paths it would not find, and the fixed Camunda paths we do not serve (yet).
 
-A Camunda path with a fixed segment where we route an id (e.g. /history/batch/cleanable-batch-report
-beside /history/batch/{id}) must never be read as an id: it gets the same JSON 404 as any unknown
+A Camunda path with a fixed segment where we route an id (e.g. /process-instance/suspended
+beside /process-instance/{id}) must never be read as an id: it gets the same JSON 404 as any unknown
 path under /engine-rest/, as Camunda's JAX-RS runtime answers one (research §7, §11).
 """
 from __future__ import annotations
@@ -15,17 +15,7 @@ from engine.rest.base import CamundaView
 # Fixed-segment paths of Camunda 7 (7.20–7.24) that collide with our {id} routes and that we do not serve.
 NOT_SERVED = [
     "process-instance/suspended",
-    "process-instance/delete-historic-query-based",
-    "process-instance/job-retries-historic-query-based",
-    "process-instance/variables-async",
-    "process-instance/message-async",
     "history/process-instance/report",
-    "history/process-instance/set-removal-time",
-    "job/suspended",
-    "job-definition/suspended",
-    "history/batch/cleanable-batch-report",
-    "history/batch/cleanable-batch-report/count",
-    "history/batch/set-removal-time",
 ]
 
 

@@ -49,6 +49,7 @@ REFUSED = (
 
 
 def _param_schema(kind, *, in_body: bool) -> dict:
+    kind = getattr(kind, "documents_as", kind)  # a converter wrapping another is documented as that one
     if kind is parse_variables:
         if in_body:
             return {"type": "array", "items": VARIABLE_FILTER}

@@ -13,6 +13,8 @@ from engine.models import (
 )
 from engine.rest import definition_views, dtos, views
 from engine.rest.base import query_resource
+from engine.models import ExternalTask
+from engine.rest import external_task_views as et
 
 DefinitionList, DefinitionCount = query_resource(
     "ProcessDefinition", s.PROCESS_DEFINITION, ProcessDefinition, dtos.process_definition_dto
@@ -34,6 +36,10 @@ JobDefinitionList, JobDefinitionCount = query_resource(
 IncidentList, IncidentCount = query_resource("Incident", s.INCIDENT, Incident, dtos.incident_dto)
 OperationList, OperationCount = query_resource(
     "UserOperation", s.USER_OPERATION, UserOperationLogEntry, dtos.user_operation_dto
+)
+
+ExternalTaskList, ExternalTaskCount = query_resource(
+    "ExternalTask", s.EXTERNAL_TASK, ExternalTask, dtos.external_task_dto, allow_post=True
 )
 
 urlpatterns = [
@@ -68,4 +74,75 @@ urlpatterns = [
     path("incident/count", IncidentCount.as_view()),
     path("history/user-operation", OperationList.as_view()),
     path("history/user-operation/count", OperationCount.as_view()),
+]
+
+# Message correlation and message subscriptions (engine.rest.message_views, engine.services.messages).
+from engine.models import EventSubscription  # noqa: E402
+from engine.rest import message_views  # noqa: E402
+
+EventSubscriptionList, EventSubscriptionCount = query_resource(
+    "EventSubscription", s.EVENT_SUBSCRIPTION, EventSubscription, dtos.event_subscription_dto
+)
+urlpatterns += [
+    path("message", message_views.MessageCorrelate.as_view()),
+    path("event-subscription", EventSubscriptionList.as_view()),
+    path("event-subscription/count", EventSubscriptionCount.as_view()),
+]
+
+# Process variables: one instance's typed variables and the variable queries (engine.rest.variable_views).
+from engine.rest import variable_views as vv  # noqa: E402
+
+urlpatterns += [
+    path("process-instance/<str:pk>/variables", vv.ProcessInstanceVariables.as_view()),
+    path("process-instance/<str:pk>/variables/<str:name>", vv.ProcessInstanceVariable.as_view()),
+    path("variable-instance", vv.VariableInstanceList.as_view()),
+    path("variable-instance/count", vv.VariableInstanceCount.as_view()),
+    path("variable-instance/<str:pk>", vv.VariableInstanceDetail.as_view()),
+    path("history/variable-instance", vv.HistoricVariableInstanceList.as_view()),
+    path("history/variable-instance/count", vv.HistoricVariableInstanceCount.as_view()),
+    path("history/variable-instance/<str:pk>", vv.HistoricVariableInstanceDetail.as_view()),
+]
+
+# Job controls and the job log (engine.rest.job_views). First: its fixed segments (job/suspended,
+# job-definition/suspended) must win over the {id} routes above.
+from engine.rest import job_views  # noqa: E402
+
+urlpatterns = job_views.urlpatterns + urlpatterns
+
+# The external task API (engine/rest/external_task_views.py); POST external-task/retries-async is a batch route.
+urlpatterns += [
+    path("external-task", ExternalTaskList.as_view()),
+    path("external-task/count", ExternalTaskCount.as_view()),
+    path("external-task/fetchAndLock", et.ExternalTaskFetchAndLock.as_view()),
+    path("external-task/topic-names", et.ExternalTaskTopicNames.as_view()),
+    path("external-task/retries", et.ExternalTaskRetriesSync.as_view()),
+    path("external-task/<str:pk>", et.ExternalTaskDetail.as_view()),
+    path("external-task/<str:pk>/errorDetails", et.ExternalTaskErrorDetails.as_view()),
+    path("external-task/<str:pk>/complete", et.ExternalTaskComplete.as_view()),
+    path("external-task/<str:pk>/failure", et.ExternalTaskFailure.as_view()),
+    path("external-task/<str:pk>/bpmnError", et.ExternalTaskBpmnError.as_view()),
+    path("external-task/<str:pk>/extendLock", et.ExternalTaskExtendLock.as_view()),
+    path("external-task/<str:pk>/lock", et.ExternalTaskLock.as_view()),
+    path("external-task/<str:pk>/unlock", et.ExternalTaskUnlock.as_view()),
+    path("external-task/<str:pk>/retries", et.ExternalTaskRetries.as_view()),
+    path("external-task/<str:pk>/priority", et.ExternalTaskPriority.as_view()),
+]
+
+# History time to live, history cleanup and the cleanable process instance report (engine.rest.history_views);
+# the batch report is routed in batches/rest/urls.py, before history/batch/{id}.
+from engine.rest import history_views as hv  # noqa: E402
+
+urlpatterns += [
+    path("process-definition/<str:pk>/history-time-to-live", hv.ProcessDefinitionHistoryTimeToLive.as_view()),
+    path("process-definition/key/<str:key>/history-time-to-live", hv.ProcessDefinitionHistoryTimeToLive.as_view()),
+    path(
+        "process-definition/key/<str:key>/tenant-id/<str:tenant_id>/history-time-to-live",
+        hv.ProcessDefinitionHistoryTimeToLive.as_view(),
+    ),
+    path("history/cleanup", hv.HistoryCleanup.as_view()),
+    path("history/cleanup/job", hv.HistoryCleanupJob.as_view()),
+    path("history/cleanup/jobs", hv.HistoryCleanupJobs.as_view()),
+    path("history/cleanup/configuration", hv.HistoryCleanupConfiguration.as_view()),
+    path("history/process-definition/cleanable-process-instance-report", hv.CleanableProcessInstanceReport.as_view()),
+    path("history/process-definition/cleanable-process-instance-report/count", hv.CleanableProcessInstanceReportCount.as_view()),
 ]

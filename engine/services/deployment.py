@@ -9,6 +9,7 @@ from django.utils import timezone
 from engine.bpmn import BpmnParseError, ParsedProcess, parse_bpmn
 from engine.errors import BadUserRequest
 from engine.models import Deployment, JobDefinition, ProcessDefinition, new_id
+from engine.services.messages import start_subscriptions_deploy
 from engine.services.oplog import CATEGORY_ADMIN, operation_log_write
 from engine.services.runtime import ASYNC_CONTINUATION
 
@@ -60,6 +61,7 @@ def _deploy(name, parsed, tenant_id, source, user_id):
             tenant_id=tenant_id,
             bpmn_xml=data.decode("utf-8", errors="replace"),
             graph=process.graph,
+            history_time_to_live=process.history_time_to_live,
         )
         JobDefinition.objects.bulk_create(
             JobDefinition(
@@ -70,8 +72,9 @@ def _deploy(name, parsed, tenant_id, source, user_id):
                 tenant_id=tenant_id,
             )
             for activity_id, node in process.graph["activities"].items()
-            if node["type"] == "serviceTask"
+            if node["type"] == "serviceTask" and not node.get("topic")  # external tasks have no job
         )
+        start_subscriptions_deploy(definition)  # message start events: the latest version's subscriptions
         definitions.append(definition)
     operation_log_write(
         user_id=user_id,

@@ -6,6 +6,9 @@ from django.utils import timezone
 
 from engine.models import HistoricIncident, Incident
 
+# Camunda's Incident.EXTERNAL_TASK_HANDLER_TYPE: an external task whose retries ran out (configuration: its id).
+FAILED_EXTERNAL_TASK = "failedExternalTask"
+
 
 def historic_incident_for(incident: Incident) -> HistoricIncident:
     return HistoricIncident(

@@ -14,6 +14,8 @@ from django.conf import settings
 
 from engine.models import (
     ActivityInstance,
+    EventSubscription,
+    ExternalTask,
     HistoricActivityInstance,
     HistoricProcessInstance,
     HistoricVariableInstance,
@@ -26,7 +28,8 @@ from engine.models import (
     new_id,
 )
 from engine.services.jobs import jobs_create_bulk
-from engine.services.runtime import ASYNC_CONTINUATION, Operation, historic_instance_of
+from engine.services.removal_time import removal_time_for_new_rows
+from engine.services.runtime import ASYNC_CONTINUATION, Operation, external_task_of, historic_instance_of
 from engine.services.variables import variable_rows, variable_updates
 
 
@@ -37,6 +40,8 @@ class NewRows:
     tokens: list[ActivityInstance] = field(default_factory=list)
     activities: list[HistoricActivityInstance] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
+    external_tasks: list[ExternalTask] = field(default_factory=list)
+    subscriptions: list[EventSubscription] = field(default_factory=list)
     variables: list[VariableInstance] = field(default_factory=list)
     historic_variables: list[HistoricVariableInstance] = field(default_factory=list)
 
@@ -74,12 +79,19 @@ class RecordedOperation(Operation):
         return token
 
     def _create_service_job(self, token: ActivityInstance) -> None:
+        node = self.definition.activity(token.activity_id)
+        if node.get("topic"):
+            self.rows.external_tasks.append(external_task_of(self.instance, self.definition, token, node, self.now))
+            return
         self.rows.jobs.append(Job(
             id=new_id(), job_type=ASYNC_CONTINUATION, job_definition=self.job_definitions.get(token.activity_id),
             process_instance_id=self.instance.id, process_definition_id=self.definition.id,
             process_definition_key=self.definition.key, execution_id=token.id, activity_id=token.activity_id,
             tenant_id=self.instance.tenant_id, suspended=False, retries=settings.ENGINE["DEFAULT_JOB_RETRIES"],
         ))
+
+    def _subscribe(self, subscription: EventSubscription) -> None:
+        self.rows.subscriptions.append(subscription)
 
     def _arrive_at_join(self, activity_id: str, node: dict) -> None:
         self._create_token(activity_id, node)
@@ -146,12 +158,15 @@ class BulkStart:
 
     def save(self) -> None:
         rows = self.rows
+        removal_time_for_new_rows(self.definition, rows.history, rows.activities, rows.historic_variables, self.updates)
         for model, objects in (
             (ProcessInstance, rows.instances),
             (HistoricProcessInstance, rows.history),
             (ActivityInstance, rows.tokens),
             (HistoricActivityInstance, rows.activities),
             (VariableInstance, rows.variables),
+            (ExternalTask, rows.external_tasks),
+            (EventSubscription, rows.subscriptions),
             (HistoricVariableInstance, rows.historic_variables),
             (HistoricVariableUpdate, self.updates),
         ):

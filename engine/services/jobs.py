@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import traceback
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from engine.locking import instance_lock, jobs_lock
@@ -44,12 +46,50 @@ class Failed:
     stacktrace: str
 
 
+@dataclass(frozen=True)
+class JobShare:
+    """Bulk work (the execution jobs of batches) that must not crowd out the engine's own jobs.
+
+    max_running: how many jobs of the share may run at once across all nodes (0: no cap), read at
+    each acquisition so a settings change applies at once. The jobs of one job definition (one
+    batch) are one tenant of the share; tenants get the share's workers in turn.
+    """
+
+    name: str
+    max_running: Callable[[], int]
+
+
 JobHandler = Callable[[Job], "Reschedule | Failed | None"]
 JOB_HANDLERS: dict[str, JobHandler] = {}
+# The priority a new job of a type gets unless its job definition overrides it (default 0).
+JOB_PRIORITIES: dict[str, Callable[[], int]] = {}
+# The job types that belong to a share (register_job_handler(share=...)).
+JOB_SHARES: dict[str, JobShare] = {}
 
 
-def register_job_handler(job_type: str, handler: JobHandler) -> None:
+def register_job_handler(
+    job_type: str, handler: JobHandler, *, priority: Callable[[], int] | None = None, share: JobShare | None = None
+) -> None:
+    """priority: the default priority of new jobs of this type, read when each job is created
+    (batch jobs: Camunda's batchJobPriority setting). share: the jobs of this type are bulk work
+    that yields to the engine's own jobs and shares workers fairly (see "Fair shares" below)."""
+    if share is not None:
+        JOB_SHARES[job_type] = share
+        handler = _handing_off(handler, share)
     JOB_HANDLERS[job_type] = handler
+    if priority is not None:
+        JOB_PRIORITIES[job_type] = priority
+
+
+def initial_priority(job_type: str, definition: JobDefinition | None, given: int | None) -> int:
+    """Camunda's DefaultJobPriorityProvider: the job definition's overriding priority wins, then the
+    priority the creator gives, then the default of the job type, then 0."""
+    if definition is not None and definition.overriding_job_priority is not None:
+        return definition.overriding_job_priority
+    if given is not None:
+        return given
+    default = JOB_PRIORITIES.get(job_type)
+    return default() if default is not None else 0
 
 
 def _config(name: str) -> int | bool:
@@ -142,6 +182,7 @@ def job_create(*, job_type: str, job_definition: JobDefinition | None = None, **
     fields.setdefault("retries", _config("DEFAULT_JOB_RETRIES"))
     if job_definition is not None and job_definition.suspended:
         fields["suspended"] = True  # born suspended, like its definition
+    fields["priority"] = initial_priority(job_type, job_definition, fields.get("priority"))
     job = Job(job_type=job_type, job_definition=job_definition, create_time=now, **fields)
     job.save(force_insert=True)
     job_log_write(job, kind="creation", timestamp=now)
@@ -157,6 +198,8 @@ def jobs_create_bulk(jobs: list[Job]) -> None:
         job.create_time = now
         if job.job_definition is not None and job.job_definition.suspended:
             job.suspended = True
+        # A job built without a priority has the model's 0: the definition's or the type's default applies.
+        job.priority = initial_priority(job.job_type, job.job_definition, job.priority or None)
     Job.objects.bulk_create(jobs)
     jobs_log_bulk(jobs, kind="creation")
     jobs_enqueue_on_commit([j.id for j in jobs if not j.suspended and (j.due_date is None or j.due_date <= now)])
@@ -194,19 +237,255 @@ def _mark_enqueued(job_ids: list[str]) -> None:
 
 
 def job_execute(job_id: str, *, owner: str) -> str:
-    """Lock the job (compare-and-set), run its handler, then delete, reschedule or fail it.
+    """Acquire a job for this wake-up (job_acquire), run its handler, then delete, reschedule or fail it.
 
     A transaction that the database aborts to break a lock cycle or a serialisation conflict is
     not the job's fault: it runs again at once (up to CONFLICT_ATTEMPTS times) and costs no retry.
     """
-    now = timezone.now()
-    locked = (
-        executable_jobs(now)
-        .filter(id=job_id)
-        .update(lock_owner=owner, lock_expiration_time=now + timedelta(seconds=_config("JOB_LOCK_SECONDS")))
-    )
-    if locked != 1:
+    acquired = job_acquire(job_id, owner=owner)
+    if acquired is None:
         return "not-acquired"
+    try:
+        return _run_acquired(acquired, owner)
+    finally:
+        if acquired != job_id:
+            _wake_again(job_id)  # this wake-up ran a job of higher priority: the woken job waits its turn
+
+
+# Acquisition by priority (Camunda's jobExecutorAcquireByPriority: ORDER BY PRIORITY_ DESC among the
+# acquirable jobs; equal priorities keep the executor's default order, here the order of the wake-ups,
+# which follow creation). Each due job gets one wake-up; a wake-up runs the job it names unless an
+# executable job of higher priority waits, which it runs instead, sending the named job a new wake-up
+# behind the queue. The lowest and highest priority among executable jobs are read at most once per
+# PRIORITY_BOUNDS_TTL seconds per worker, so while all jobs share one priority (the usual case: 0) a
+# wake-up costs no extra query; only when they differ is the job's own priority compared.
+PRIORITY_BOUNDS_TTL = 1.0
+ACQUIRE_CANDIDATES = 5
+_bounds_cache: dict[str, object] = {"at": None, "value": None}
+
+
+def job_acquire(job_id: str, *, owner: str, now: datetime | None = None) -> str | None:
+    """Lock (compare-and-set) the job this wake-up runs: job_id, or an executable one of higher priority.
+
+    A job of a share (a batch execution job) is only taken by _share_acquire, after the engine's
+    own jobs and within the share's cap: excluding share types from the first UPDATE costs no
+    query, so the wake-up of a process job takes exactly the statements it took before shares.
+    """
+    now = now or timezone.now()
+    lock = {"lock_owner": owner, "lock_expiration_time": now + timedelta(seconds=_config("JOB_LOCK_SECONDS"))}
+    shared = _shared_types()
+    if _config("ACQUIRE_BY_PRIORITY"):
+        for candidate in higher_priority_jobs(job_id, now):
+            if executable_jobs(now).filter(id=candidate).update(**lock) == 1:
+                return candidate
+    own = executable_jobs(now).filter(id=job_id)
+    if shared:
+        own = own.exclude(job_type__in=shared)
+    if own.update(**lock) == 1:
+        return job_id
+    return _share_acquire(job_id, now, lock) if shared else None
+
+
+def higher_priority_jobs(job_id: str, now: datetime) -> list[str]:
+    """Executable jobs of higher priority than job_id, highest first (then oldest), a few at most.
+
+    Jobs of a share are left out: they are woken on their own and must pass the share's cap.
+    """
+    bounds = _priority_bounds(now)
+    if bounds is None or bounds[0] == bounds[1]:
+        return []
+    own = Job.objects.filter(id=job_id).values_list("priority", flat=True).first()
+    if own is None or own >= bounds[1]:
+        return []
+    higher = executable_jobs(now).filter(priority__gt=own).order_by("-priority", "create_time", "id")
+    shared = _shared_types()
+    if shared:
+        higher = higher.exclude(job_type__in=shared)
+    return list(higher.values_list("id", flat=True)[:ACQUIRE_CANDIDATES])
+
+
+def _priority_bounds(now: datetime) -> tuple[int, int] | None:
+    at = _bounds_cache["at"]
+    if at is None or time.monotonic() - at >= PRIORITY_BOUNDS_TTL:
+        found = executable_jobs(now).aggregate(low=Min("priority"), high=Max("priority"))
+        _bounds_cache["value"] = None if found["high"] is None else (found["low"], found["high"])
+        _bounds_cache["at"] = time.monotonic()
+    return _bounds_cache["value"]
+
+
+def acquisition_order() -> tuple[str, ...]:
+    """The order wake-ups are (re-)sent in: highest priority first when acquiring by priority."""
+    return ("-priority", "create_time") if _config("ACQUIRE_BY_PRIORITY") else ("create_time",)
+
+
+
+# --- fair shares: bulk jobs yield to the engine's own jobs, within a cap, in turn ------------------
+# Batch execution jobs register with share= (batches.execution); the engine knows nothing of batches.
+# A wake-up of a share job, in order:
+# 1. runs an executable process job (a job of a process instance: a service task's continuation) of
+#    equal or higher priority instead, if one waits: the engine's own work goes first, as with
+#    priorities, and the share job gets a new wake-up behind the queue (job_execute);
+# 2. parks the job if the share already runs max_running jobs (locked, unexpired rows, counted under
+#    a share lock so two nodes cannot both take the last slot): its enqueued_at is cleared and the
+#    wake-up ends at once. When a share job ends, its slot is handed to the next parked job
+#    (job_share_hand_off, after the handler's commit), under the same lock, so no slot is lost; the
+#    sweep re-sends any parked job a hand-off missed. A parked job keeps its due date (a batch job
+#    shows no dueDate), and nothing polls: parked jobs cost nothing until a slot frees;
+# 3. runs a job of the tenant (job definition, i.e. batch) whose turn it is, which need not be the
+#    woken job's: the one with the fewest running jobs, then the one this worker served longest ago.
+#    A batch started later is not queued behind every chunk of the first (their wake-ups are).
+# With max_running 0 there is no cap, and 1. and 3. still apply. JOB_FAIR_SHARES=false turns all of
+# it off (share jobs are taken like any other: first come, first served).
+SHARE_LOCK_NAMESPACE = "job-share:"
+HAND_OFF_MAX = 8
+
+
+def _shared_types() -> tuple[str, ...]:
+    return tuple(JOB_SHARES) if JOB_SHARES and settings.ENGINE.get("FAIR_SHARES", True) else ()
+
+
+def _share_types(share: JobShare) -> tuple[str, ...]:
+    return tuple(job_type for job_type, s in JOB_SHARES.items() if s.name == share.name)
+
+
+def _share_acquire(job_id: str, now: datetime, lock: dict) -> str | None:
+    """The wake-up of a share job: a process job first, else park at the cap, else the fairest share job."""
+    woken = executable_jobs(now).filter(id=job_id).values("job_type", "job_definition_id", "priority").first()
+    share = JOB_SHARES.get(woken["job_type"]) if woken else None
+    if share is None:
+        return None  # gone, locked by another worker, suspended or not due: nothing to run
+    for candidate in _waiting_process_jobs(woken["priority"], now):
+        if executable_jobs(now).filter(id=candidate).update(**lock) == 1:
+            return candidate
+    cap = share.max_running()
+    with transaction.atomic():
+        if cap:
+            _share_lock(share)
+        running = _running_by_tenant(share, now)
+        if cap and sum(running.values()) >= cap:
+            Job.objects.filter(id=job_id).update(enqueued_at=None)  # parked until a slot is handed over
+            logger.debug("job %s parked: share %s runs %s", job_id, share.name, running)
+            return None
+        tenant = _next_tenant(share, woken["job_definition_id"], running, now)
+        for candidate in _oldest_jobs(share, tenant, now) if tenant != woken["job_definition_id"] else []:
+            if executable_jobs(now).filter(id=candidate).update(**lock) == 1:
+                _SERVED[(share.name, tenant)] = time.monotonic()
+                return candidate
+        if executable_jobs(now).filter(id=job_id).update(**lock) == 1:
+            _SERVED[(share.name, woken["job_definition_id"])] = time.monotonic()
+            return job_id
+    return None
+
+
+def _waiting_process_jobs(priority: int, now: datetime) -> list[str]:
+    """Executable jobs of process instances (service-task continuations) with at least this priority,
+    in acquisition order. Jobs of no instance (a batch's seed and monitor, timers) do not jump ahead."""
+    waiting = executable_jobs(now).filter(process_instance__isnull=False, priority__gte=priority)
+    return list(waiting.order_by("-priority", "create_time", "id").values_list("id", flat=True)[:ACQUIRE_CANDIDATES])
+
+
+def _running_by_tenant(share: JobShare, now: datetime, *, excluding: str | None = None) -> dict[str | None, int]:
+    """{job definition: running jobs} of the share: locked rows with an unexpired lock (job_lock_idx)."""
+    running = Job.objects.filter(job_type__in=_share_types(share), lock_expiration_time__gte=now)
+    if excluding:
+        running = running.exclude(id=excluding)
+    grouped = running.order_by().values_list("job_definition_id").annotate(n=Count("id"))
+    return dict(grouped.values_list("job_definition_id", "n"))
+
+
+# When this worker last started a job of each tenant: between tenants with as many running jobs,
+# the one this worker served longest ago goes next (round robin). Per worker, so without a write;
+# the running counts, read from the database, keep the workers together.
+_SERVED: dict[tuple[str, str | None], float] = {}
+
+
+def _next_tenant(share: JobShare, woken: str | None, running: dict, now: datetime) -> str | None:
+    """The tenant (job definition) whose job this wake-up runs: fewest running, then served longest ago."""
+    waiting = _waiting_tenants(executable_jobs(now).filter(job_type__in=_share_types(share)))
+    if len(waiting) < 2:
+        return woken
+    waiting.setdefault(woken, now)
+    return min(waiting, key=lambda t: (running.get(t, 0), _SERVED.get((share.name, t), 0.0), t != woken, waiting[t]))
+
+
+def _oldest_jobs(share: JobShare, tenant: str | None, now: datetime) -> list[str]:
+    waiting = executable_jobs(now).filter(job_type__in=_share_types(share), job_definition_id=tenant)
+    return list(waiting.order_by("-priority", "create_time", "id").values_list("id", flat=True)[:ACQUIRE_CANDIDATES])
+
+
+def _share_lock(share: JobShare) -> None:
+    """Serialise the cap's count-then-lock across nodes: a transaction-scoped advisory lock on
+    PostgreSQL; SQLite's IMMEDIATE transactions already admit one writer at a time."""
+    if connection.vendor == "postgresql":
+        key = zlib.crc32(f"{SHARE_LOCK_NAMESPACE}{share.name}".encode()) - 2**31  # a signed bigint
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _handing_off(handler: JobHandler, share: JobShare) -> JobHandler:
+    """Run handler, then (after its transaction commits) hand the job's slot to the next parked job."""
+
+    def run(job: Job) -> Reschedule | Failed | None:
+        outcome = handler(job)
+        if _shared_types() and share.max_running():
+            finished = (job.id, job.job_definition_id)
+            transaction.on_commit(lambda: job_share_hand_off(share, finished=finished), robust=True)
+        return outcome
+
+    run.__wrapped__ = handler  # type: ignore[attr-defined]
+    return run
+
+
+def job_share_hand_off(share: JobShare, *, finished: tuple[str, str | None]) -> list[str]:
+    """Wake parked jobs of the share into the free slots, the tenant with the fewest running jobs
+    first and, on a tie, another tenant than the one that just finished (turns, with a cap of 1).
+
+    finished: (job id, job definition id) of the job that ended; its row may still be locked
+    (a Failed outcome records the failure after this), so it does not count as running.
+    """
+    cap = share.max_running()
+    if not cap:
+        return []
+    now = timezone.now()
+    woken: list[str] = []
+    with transaction.atomic():
+        _share_lock(share)
+        running = _running_by_tenant(share, now, excluding=finished[0])
+        parked = executable_jobs(now).filter(job_type__in=_share_types(share), enqueued_at__isnull=True)
+        if finished[0]:
+            parked = parked.exclude(id=finished[0])
+        free = min(cap - sum(running.values()), HAND_OFF_MAX)
+        tenants = _waiting_tenants(parked) if free > 0 else {}
+        while len(woken) < free and tenants:
+            tenant = min(tenants, key=lambda d: (running.get(d, 0), d == finished[1], tenants[d]))
+            ids = parked.filter(job_definition_id=tenant).exclude(id__in=woken).order_by("-priority", "create_time", "id")
+            chosen = ids.values_list("id", flat=True).first()
+            if chosen is None:
+                del tenants[tenant]
+                continue
+            woken.append(chosen)
+            running[tenant] = running.get(tenant, 0) + 1
+        if woken:
+            Job.objects.filter(id__in=woken).update(enqueued_at=now)
+    logger.debug("job %s ended: woke %s (running %s)", finished[0], woken, running)
+    jobs_enqueue(woken)
+    return woken
+
+
+def _waiting_tenants(jobs: QuerySet) -> dict[str | None, datetime]:
+    """{job definition: its oldest job's creation} among jobs (one GROUP BY)."""
+    grouped = jobs.order_by().values_list("job_definition_id").annotate(first=Min("create_time"))
+    return dict(grouped.values_list("job_definition_id", "first"))
+
+def _wake_again(job_id: str) -> None:
+    try:
+        if executable_jobs(timezone.now()).filter(id=job_id).exists():
+            jobs_enqueue([job_id])
+    except (OperationalError, InterfaceError):  # the sweep re-sends it if this fails
+        logger.exception("could not re-send the wake-up of job %s", job_id)
+
+
+def _run_acquired(job_id: str, owner: str) -> str:
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         try:
             return _run_locked_job(job_id, owner)
@@ -373,7 +652,7 @@ def jobs_sweep(*, broker_idle: bool | None = None) -> int:
     # While the broker still holds a backlog, a waiting job is not lost; only very old ones are.
     threshold = _config("JOB_REENQUEUE_SECONDS") * (1 if broker_idle else 10)
     stale = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=threshold))
-    ids = executable_jobs(now).filter(stale).values_list("id", flat=True).order_by("create_time")
+    ids = executable_jobs(now).filter(stale).values_list("id", flat=True).order_by(*acquisition_order())
     total = 0
     chunk: list[str] = []
     for job_id in ids.iterator(chunk_size=1000):
@@ -409,3 +688,49 @@ def ensure_sweep_schedule(using: str = "default", **kwargs) -> None:
             "repeats": -1,
         },
     )
+
+
+# --- timer jobs of delayed job-definition suspension -----------------------------------------------
+# PUT /job-definition/{id}/suspended (or /job-definition/suspended) with an executionDate schedules
+# the change as a job due then (Camunda's TimerSuspendJobDefinitionHandler / TimerActivate...: job
+# types "suspend-job-definition" and "activate-job-definition").
+SUSPEND_JOB_DEFINITION = "suspend-job-definition"
+ACTIVATE_JOB_DEFINITION = "activate-job-definition"
+
+
+def _run_job_definition_suspension(job: Job) -> None:
+    from engine.services.job_actions import job_definition_suspension_run
+
+    job_definition_suspension_run(job)
+
+
+register_job_handler(SUSPEND_JOB_DEFINITION, _run_job_definition_suspension)
+register_job_handler(ACTIVATE_JOB_DEFINITION, _run_job_definition_suspension)
+
+
+# --- precise wake-ups of jobs that became due later --------------------------------------------
+# A job rescheduled into the future (a paced batch job, a monitor, a timer) gets no q2 task when it
+# becomes due; without this it waited for the minute sweep. The supervisor (`manage.py workers`)
+# calls jobs_wake_due every poll; the sweep stays the fallback for plain qcluster nodes.
+WAKE_DUE_LIMIT = 1000
+# Only jobs that became due this recently: older ones are the sweep's. A share job parked at its cap
+# (fair shares, above) also has enqueued_at cleared; the horizon keeps this from polling it for long.
+WAKE_DUE_HORIZON_SECONDS = 10
+
+
+def jobs_wake_due(*, limit: int = WAKE_DUE_LIMIT, now: datetime | None = None) -> int:
+    """Send a wake-up to executable jobs whose due date has passed since their last wake-up; return how many.
+
+    A job woken before it was due (enqueued_at < due_date) or never (enqueued_at null) qualifies if it
+    became due within WAKE_DUE_HORIZON_SECONDS; jobs without a due date were woken when created. At
+    most `limit` per call, in acquisition order.
+    """
+    from django.db.models import F
+
+    now = now or timezone.now()
+    not_woken = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("due_date"))
+    recent = Q(due_date__lte=now, due_date__gt=now - timedelta(seconds=WAKE_DUE_HORIZON_SECONDS))
+    due = Job.objects.filter(recent, suspended=False, retries__gt=0).filter(unlocked_q(now)).filter(not_woken)
+    ids = list(due.order_by(*acquisition_order()).values_list("id", flat=True)[:limit])
+    jobs_enqueue(ids)
+    return len(ids)

@@ -21,6 +21,8 @@ from engine.errors import BadUserRequest
 from engine.locking import instances_lock
 from engine.models import (
     ActivityInstance,
+    EventSubscription,
+    ExternalTask,
     HistoricActivityInstance,
     HistoricIncident,
     HistoricProcessInstance,
@@ -30,6 +32,7 @@ from engine.models import (
     JobDefinition,
     ProcessDefinition,
     ProcessInstance,
+    new_id,
 )
 from engine.services.lifecycle import NOT_RUNNING, ChunkResult
 from engine.services.variables import variables_set_many
@@ -37,7 +40,7 @@ from engine.variables import parse_typed_variables
 
 # Activities that hold a token in this engine, and so are what a plan maps. Camunda's plan
 # generator likewise only proposes instructions that pass its validators.
-MIGRATABLE = {"userTask", "serviceTask", "parallelGateway"}
+MIGRATABLE = {"userTask", "serviceTask", "parallelGateway", "receiveTask", "intermediateCatchEvent"}
 # Camunda reports activity kinds by their behaviour classes (SameBehaviorInstructionValidator).
 BEHAVIOR = {
     "userTask": "UserTaskActivityBehavior",
@@ -46,6 +49,9 @@ BEHAVIOR = {
     "exclusiveGateway": "ExclusiveGatewayActivityBehavior",
     "startEvent": "NoneStartEventActivityBehavior",
     "endEvent": "NoneEndEventActivityBehavior",
+    "receiveTask": "ReceiveTaskActivityBehavior",
+    "intermediateCatchEvent": "IntermediateCatchEventActivityBehavior",
+    "boundaryEvent": "BoundaryEventActivityBehavior",
 }
 PLAN_FIELDS = {"sourceProcessDefinitionId", "targetProcessDefinitionId", "instructions", "variables"}
 INSTRUCTION_FIELDS = {"sourceActivityIds", "targetActivityIds", "updateEventTrigger"}
@@ -251,7 +257,7 @@ def _instruction_failures(source: ProcessDefinition, target: ProcessDefinition, 
             failures.append(GATEWAY_FLOWS)
         if sum(1 for i in plan if i.target == instruction.target) > 1:
             failures.append(GATEWAY_TWICE.format(id=instruction.target))
-    if instruction.update_event_trigger:
+    if instruction.update_event_trigger and not from_node.get("message"):  # a message event defines one
         failures.append(NO_EVENT_TRIGGER)
     return failures
 
@@ -340,6 +346,7 @@ def _move(plan: MigrationPlan, ids: set[str], now: datetime) -> None:
     ActivityInstance.objects.filter(process_instance_id__in_ids=ids).update(
         activity_id=activity_id, activity_type=activity_type, activity_name=activity_name
     )
+    _move_subscriptions(plan, ids, activity_id, now)
     # Activity history: the open rows are the tokens, they move; what ended happened in the old version.
     HistoricActivityInstance.objects.filter(process_instance_id__in_ids=ids, end_time__isnull=True).update(
         process_definition_id=target.id, activity_id=activity_id, activity_type=activity_type, activity_name=activity_name
@@ -356,6 +363,9 @@ def _move(plan: MigrationPlan, ids: set[str], now: datetime) -> None:
         failed_activity_id=_case("failed_activity_id", {s: n["id"] for s, n in moved.items()}),
         job_definition_id=job_definition,
     )
+    ExternalTask.objects.filter(process_instance_id__in_ids=ids).update(
+        process_definition_id=target.id, process_definition_key=target.key, activity_id=activity_id
+    )
     Incident.objects.filter(process_instance_id__in_ids=ids).update(
         process_definition_id=target.id, activity_id=activity_id, job_definition_id=job_definition
     )
@@ -367,6 +377,44 @@ def _move(plan: MigrationPlan, ids: set[str], now: datetime) -> None:
     )
     if plan.variables:
         variables_set_many(instance_ids=ids, definition=target, variables=plan.variables, now=now)
+
+
+def _move_subscriptions(plan: MigrationPlan, ids: set[str], activity_id: Case, now: datetime) -> None:
+    """Message subscriptions follow their tokens (which have moved already).
+
+    A catch event's or receive task's subscription moves to the mapped activity and keeps its
+    message name unless the instruction updates the event trigger (Camunda's updateEventTrigger).
+    Boundary events' subscriptions are made again from the target: those of the source's boundary
+    events go, and every token at a target task subscribes that task's boundary events.
+    """
+    target = plan.target
+    subscriptions = EventSubscription.objects.filter(process_instance_id__in_ids=ids)
+    boundaries = [a for a, n in plan.source.graph["activities"].items() if n["type"] == "boundaryEvent"]
+    if boundaries:
+        subscriptions.filter(activity_id__in=boundaries).delete()
+    renamed = {
+        i.source: target.activity(i.target)["message"]
+        for i in plan.instructions
+        if i.update_event_trigger and (target.activity(i.target) or {}).get("message")
+    }
+    subscriptions.update(
+        process_definition_id=target.id, activity_id=activity_id, event_name=_case("activity_id", renamed, "event_name")
+    )
+    hosts = {a: n["boundaryEvents"] for a, n in target.graph["activities"].items() if n.get("boundaryEvents")}
+    if not hosts:
+        return
+    tenants = dict(ProcessInstance.objects.filter(id__in_ids=ids).values_list("id", "tenant_id"))
+    EventSubscription.objects.bulk_create(
+        EventSubscription(
+            id=new_id(), event_type=EventSubscription.MESSAGE, event_name=target.activity(event_id)["message"],
+            process_instance_id=instance_id, execution_id=token_id, activity_id=event_id,
+            process_definition_id=target.id, tenant_id=tenants.get(instance_id), created_date=now,
+        )
+        for token_id, instance_id, host in ActivityInstance.objects.filter(
+            process_instance_id__in_ids=ids, activity_id__in=list(hosts)
+        ).values_list("id", "process_instance_id", "activity_id")
+        for event_id in hosts[host]
+    )
 
 
 def _case(column: str, mapping: dict[str, str | None], default: str | None = None) -> Case:

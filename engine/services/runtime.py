@@ -8,10 +8,12 @@ from django.db import transaction
 from django.db.models import DateTimeField, F, Value
 from django.utils import timezone
 
-from engine.errors import BadUserRequest, NotFound, ServiceTaskFailed
+from engine.errors import BadUserRequest, EngineError, NotFound, ServiceTaskFailed
 from engine.locking import instance_lock
 from engine.models import (
     ActivityInstance,
+    EventSubscription,
+    ExternalTask,
     HistoricActivityInstance,
     HistoricProcessInstance,
     Incident,
@@ -25,13 +27,27 @@ from engine.models import (
 from engine.services.incidents import incidents_remove
 from engine.services.jobs import job_create, register_job_handler
 from engine.services.oplog import CATEGORY_TASK_WORKER, operation_log_write
+from engine.services.removal_time import instances_ended
 from engine.services.variables import variables_create, variables_of, variables_set
 from engine.sql import MillisBetween
 from engine.variables import evaluate_condition, is_truthy
 
 ASYNC_CONTINUATION = "async-continuation"
 MAX_STEPS = 1000
-WAIT_STATES = {"userTask", "serviceTask"}
+WAIT_STATES = {"userTask", "serviceTask", "receiveTask", "intermediateCatchEvent"}
+# Wait states that a message ends: their token waits with a subscription of its own.
+MESSAGE_WAIT_STATES = {"receiveTask", "intermediateCatchEvent"}
+
+
+class NoNoneStartEvent(EngineError):
+    """Starting by key a process that only message start events start.
+
+    Camunda answers this with a 500 RestException (ProcessDefinitionResourceImpl wraps the
+    engine's NullValueException); a refusal of the caller's request is a 400 here, same type and message.
+    """
+
+    status = 400
+    type_name = "RestException"
 
 
 def millis_between(start: datetime, end: datetime) -> int:
@@ -70,6 +86,8 @@ class Operation:
             token = self._create_token(activity_id, node)
             if kind == "serviceTask":
                 self._create_service_job(token)
+            for subscription in subscriptions_of(self.instance, self.definition, token, self.now):
+                self._subscribe(subscription)
             return
         if kind == "parallelGateway" and len(node["incoming"]) > 1:
             self._arrive_at_join(activity_id, node)
@@ -142,6 +160,10 @@ class Operation:
         return token
 
     def _create_service_job(self, token: ActivityInstance) -> None:
+        node = self.definition.activity(token.activity_id)
+        if node.get("topic"):
+            external_task_of(self.instance, self.definition, token, node, self.now).save(force_insert=True)
+            return
         definition = JobDefinition.objects.filter(
             process_definition=self.definition, activity_id=token.activity_id, job_type=ASYNC_CONTINUATION
         ).first()
@@ -157,6 +179,9 @@ class Operation:
             suspended=self.instance.suspended,
         )
 
+    def _subscribe(self, subscription: EventSubscription) -> None:
+        subscription.save(force_insert=True)
+
     def _arrive_at_join(self, activity_id: str, node: dict) -> None:
         self._create_token(activity_id, node)
         needed = len(node["incoming"])
@@ -171,11 +196,12 @@ class Operation:
         self.leave(activity_id)
 
     def remove_tokens(self, token_ids: list[str], *, canceled: bool) -> None:
-        """Remove tokens with their jobs and incidents, closing their history."""
-        incidents_remove(Incident.objects.filter(execution_id__in=token_ids), resolved=False)
-        Job.objects.filter(execution_id__in=token_ids).delete()
-        ActivityInstance.objects.filter(id__in=token_ids).delete()
-        close_activity_history(token_ids, self.now, canceled=canceled)
+        """Remove tokens with their jobs, external tasks, subscriptions and incidents, closing their history."""
+        tokens_remove(token_ids, self.now, canceled=canceled)
+
+    def record_passed(self, activity_id: str) -> None:
+        """History of an event the instance passes now (a triggered boundary event)."""
+        self._record_passed(activity_id, self.definition.activity(activity_id))
 
     # --- the end -----------------------------------------------------------------------------
     def finish(self, *, delete_reason: str | None = None) -> bool:
@@ -187,6 +213,45 @@ class Operation:
         )
         end_instance(self.instance, state=state, now=self.now, delete_reason=None if self.reached_end else delete_reason)
         return True
+
+
+def tokens_remove(token_ids: list[str], now: datetime, *, canceled: bool) -> None:
+    """Remove tokens (of any instances the caller holds) with their jobs, external tasks,
+    subscriptions and incidents, closing their history: a few statements for any number."""
+    incidents_remove(Incident.objects.filter(execution_id__in=token_ids), resolved=False)
+    Job.objects.filter(execution_id__in=token_ids).delete()
+    ExternalTask.objects.filter(execution_id__in=token_ids).delete()
+    EventSubscription.objects.filter(execution_id__in=token_ids).delete()
+    ActivityInstance.objects.filter(id__in=token_ids).delete()
+    close_activity_history(token_ids, now, canceled=canceled)
+
+
+def subscriptions_of(instance: ProcessInstance, definition: ProcessDefinition, token: ActivityInstance,
+                     now: datetime) -> list[EventSubscription]:
+    """The (unsaved) message subscriptions of a token that just entered its activity.
+
+    A receive task or an intermediate message catch event waits for its own message; a task waits
+    besides for the message of each boundary event attached to it. Each belongs to the token
+    (execution_id) and names the activity the message continues from (activity_id), as Camunda's
+    ACT_RU_EVENT_SUBSCR rows do.
+    """
+    node = definition.activity(token.activity_id)
+    listening = [token.activity_id] if node["type"] in MESSAGE_WAIT_STATES else []
+    listening += node.get("boundaryEvents", [])
+    return [
+        EventSubscription(
+            id=new_id(),
+            event_type=EventSubscription.MESSAGE,
+            event_name=definition.activity(activity_id)["message"],
+            process_instance_id=instance.id,
+            execution_id=token.id,
+            activity_id=activity_id,
+            process_definition_id=definition.id,
+            tenant_id=instance.tenant_id,
+            created_date=now,
+        )
+        for activity_id in listening
+    ]
 
 
 def close_activity_history(activity_instance_ids: list[str], now: datetime, *, canceled: bool) -> None:
@@ -208,8 +273,27 @@ def end_instance(instance: ProcessInstance, *, state: str, now: datetime, delete
         duration_in_millis=millis_between(instance.start_time, now),
         delete_reason=delete_reason,
     )
+    instances_ended([instance.id], now, definition_id=instance.process_definition_id)  # history's removal time
     VariableInstance.objects.filter(process_instance_id=instance.id).delete()
     ProcessInstance.objects.filter(id=instance.id).delete()  # keeps instance.id readable for callers
+
+
+def external_task_of(instance: ProcessInstance, definition: ProcessDefinition, token: ActivityInstance,
+                     node: dict, now: datetime) -> ExternalTask:
+    """The (unsaved) external task of a token at an external service task."""
+    return ExternalTask(
+        id=new_id(),
+        topic_name=node["topic"],
+        process_instance_id=instance.id,
+        execution_id=token.id,
+        activity_id=token.activity_id,
+        process_definition_id=definition.id,
+        process_definition_key=definition.key,
+        business_key=instance.business_key,
+        tenant_id=instance.tenant_id,
+        suspended=instance.suspended,
+        create_time=now,
+    )
 
 
 def historic_instance_of(instance: ProcessInstance, *, start_activity_id: str, **extra) -> HistoricProcessInstance:
@@ -240,9 +324,19 @@ def instance_start(
     business_key: str | None = None,
     variables: dict | None = None,
     user_id: str | None = None,
+    start_activity_id: str | None = None,
 ) -> ProcessInstance:
+    """Start an instance at the none start event, or at start_activity_id (a message start event)."""
     if definition.suspended:
         raise BadUserRequest(f"Process definition with id '{definition.id}' is suspended")
+    start_activity_id = start_activity_id or definition.graph.get("start")
+    if start_activity_id is None:
+        # Camunda's ProcessDefinitionImpl (ensureNotNull), as its REST resource words it.
+        raise NoNoneStartEvent(
+            f"Cannot instantiate process definition {definition.id}: Process '{definition.name or 'null'}' has no default "
+            "start activity (e.g. none start event), hence you cannot use 'startProcessInstanceBy...' but have to start "
+            "it using one of the modeled start events (e.g. message start events): initial is null"
+        )
     now = timezone.now()
     with transaction.atomic():
         instance = ProcessInstance.objects.create(
@@ -252,10 +346,10 @@ def instance_start(
             start_time=now,
             start_user_id=user_id,
         )
-        historic_instance_of(instance, start_activity_id=definition.graph["start"]).save(force_insert=True)
+        historic_instance_of(instance, start_activity_id=start_activity_id).save(force_insert=True)
         variables_create(instance=instance, variables=variables or {}, now=now, initial=True)
         operation = Operation(instance=instance, definition=definition, now=now)
-        operation.enter(definition.graph["start"])
+        operation.enter(start_activity_id)
         operation.finish()
     return instance
 
@@ -307,6 +401,7 @@ def execute_async_continuation(job: Job) -> None:
         raise ServiceTaskFailed(
             f"Service task '{token.activity_id}' failed: process variable '{fail_variable}' is set"
         )
+    EventSubscription.objects.filter(execution_id=token.id).delete()  # its boundary events' messages
     ActivityInstance.objects.filter(id=token.id).delete()
     close_activity_history([token.id], operation.now, canceled=False)
     operation.leave(token.activity_id)

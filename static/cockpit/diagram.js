@@ -1,5 +1,6 @@
 // The process definition page's diagram: bpmn-js (vendored NavigatedViewer) with token and incident
-// badges per activity; a click on an activity filters the instances (?activity=<id>). The data comes
+// badges per activity; a click on an activity filters the instances (?activity=<id>, on the page at
+// data.filterPath when given: the instance page sends it to its definition's page). The data comes
 // from the page's <script type="application/json" id="diagram-data">; nothing here runs inline.
 (function () {
   "use strict";
@@ -19,7 +20,7 @@
   function filterUrl(activityId) {
     var params = new URLSearchParams();
     params.set("activity", activityId);
-    return window.location.pathname + "?" + params.toString();
+    return (data.filterPath || window.location.pathname) + "?" + params.toString();
   }
 
   function decorate(viewer) {

@@ -2,16 +2,20 @@
 import time
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from batches.models import Batch, BatchItem, HistoricBatch
 from batches.operations import ENDPOINTS
 from batches.services import batch_create, batch_set_suspended
-from engine.models import HistoricProcessInstance, Incident, Job, ProcessInstance
+from engine.models import ExternalTask, HistoricProcessInstance, Incident, Job, ProcessInstance, VariableInstance
+from engine.services.runtime import instance_start
 from engine.services.lifecycle import instances_set_suspended
 from engine.services.modification import instance_modify
 from tests.conftest import client_for
 from tests.support.cluster import wait_for
+from tests.engine.test_messages import CATCH_AND_BOUNDARY, deploy_doc
+from tests.rest.test_external_task_api import EXTERNAL
 from tests.support.factories import deploy, start
 
 pytestmark = pytest.mark.cluster
@@ -44,6 +48,24 @@ def failed_job_instance(definition):
     instance_modify(instance_id=instance.id, instructions=[{"type": "cancel", "activityId": "task"}, {"type": "startBeforeActivity", "activityId": "service"}])
     Job.objects.filter(process_instance_id=instance.id).update(retries=0, exception_message="boom")
     return instance
+
+
+def waiting_for_a_message(_):
+    definition = deploy_doc(CATCH_AND_BOUNDARY)
+    return [instance_start(definition=definition) for _ in range(7)]
+
+
+def ended_batches(definition):
+    """Seven ended batches (one suspension each), worked off by the running cluster."""
+    creator = User.objects.get(username="alice-admin")  # the admin_user fixture
+    batches = [
+        batch_create(operation=ENDPOINTS["process-instance/suspended-async"],
+                     payload={"processInstanceIds": [start(definition).id], "suspended": True}, user=creator)
+        for _ in range(7)
+    ]
+    for batch in batches:
+        finished(batch.id)
+    return batches
 
 
 CASES = {
@@ -91,6 +113,36 @@ CASES = {
         lambda d: [finished_instance(d) for _ in range(7)],
         lambda d, ids: {"processInstanceIds": ids, "instructions": [{"type": "startBeforeActivity", "activityId": "task"}]},
         lambda ids: HistoricProcessInstance.objects.filter(restarted_process_instance_id__in=ids, state="ACTIVE").count() == 7,
+    ),
+    "set-variables": (
+        "process-instance/variables-async",
+        lambda d: [start(d) for _ in range(7)],
+        lambda d, ids: {"processInstanceIds": ids, "variables": {"region": {"value": "EMEA", "type": "String"}}},
+        lambda ids: VariableInstance.objects.filter(process_instance_id__in=ids, name="region", text_value="EMEA").count() == 7,
+    ),
+    "correlate-message": (
+        "process-instance/message-async",
+        waiting_for_a_message,
+        lambda d, ids: {"processInstanceIds": ids, "messageName": "PaymentReceived"},
+        lambda ids: set(ProcessInstance.objects.filter(id__in=ids).values_list("tokens__activity_id", flat=True)) == {"ship"},
+    ),
+    "set-external-task-retries": (
+        "external-task/retries-async",
+        lambda d: [start(deploy(EXTERNAL, key="ext")) for _ in range(7)],
+        lambda d, ids: {"processInstanceIds": ids, "retries": 5},
+        lambda ids: set(ExternalTask.objects.filter(process_instance_id__in=ids).values_list("retries", flat=True)) == {5},
+    ),
+    "process-set-removal-time": (
+        "history/process-instance/set-removal-time",
+        lambda d: [finished_instance(d) for _ in range(7)],
+        lambda d, ids: {"historicProcessInstanceIds": ids, "absoluteRemovalTime": "2031-01-01T00:00:00.000+0000"},
+        lambda ids: {t.year for t in HistoricProcessInstance.objects.filter(id__in=ids).values_list("removal_time", flat=True)} == {2031},
+    ),
+    "batch-set-removal-time": (
+        "history/batch/set-removal-time",
+        ended_batches,
+        lambda d, ids: {"historicBatchIds": ids, "absoluteRemovalTime": "2031-01-01T00:00:00.000+0000"},
+        lambda ids: {t.year for t in HistoricBatch.objects.filter(id__in=ids).values_list("removal_time", flat=True)} == {2031},
     ),
 }
 

@@ -55,3 +55,14 @@ def login(tab: Page, username: str) -> None:
 def shot(tab: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def click_next(tab: Page) -> None:
+    """Next on the wizard, once the live search has answered the last edit (the form is aria-busy
+    until then): a click landing while the live section is swapped can be lost, as a person's
+    would be, and the confirm step is then never reached."""
+    from playwright.sync_api import expect
+
+    expect(tab.locator("#wizard-form")).not_to_have_attribute("aria-busy", "true")
+    expect(tab.locator("#next")).to_be_enabled()
+    tab.click("#next")

@@ -7,7 +7,7 @@ from engine.models import ProcessInstance
 from engine.services.migration import INCOMPATIBLE
 from engine.services.runtime import task_complete
 from tests.batches.test_migration import V1, V2
-from tests.browser.conftest import shot
+from tests.browser.conftest import click_next, shot
 from tests.support.factories import deploy, start, tokens
 
 pytestmark = pytest.mark.cluster
@@ -51,7 +51,7 @@ def test_generate_edit_validate_confirm_execute_and_monitor(page, cluster, setti
     expect(page.locator("#match-count")).to_have_text("3")
     expect(page.locator("#wizard-mapping")).to_contain_text("review")
     shot(page, "migration-4-wizard")
-    page.click("#next")
+    click_next(page)
     expect(page.locator("#summary")).to_have_text("You are about to migrate 3 instances.")
     page.click("#rest-details summary")
     expect(page.locator("#rest-endpoint")).to_have_text("POST /engine-rest/migration/executeAsync")

@@ -12,7 +12,7 @@ from engine.models import HistoricProcessInstance, Job, ProcessInstance
 from engine.services.lifecycle import instances_delete, instances_set_suspended
 from engine.services.modification import instance_modify
 from engine.services.runtime import task_complete
-from tests.browser.conftest import shot
+from tests.browser.conftest import click_next, shot
 from tests.support.factories import deploy, start
 
 pytestmark = pytest.mark.cluster
@@ -27,7 +27,7 @@ def choose_operation(page: Page, key: str) -> None:
 def go_next_and_execute(page: Page, name: str, summary: str) -> str:
     expect(page.locator("#next")).to_be_enabled()
     shot(page, f"{name}-1-define")
-    page.click("#next")
+    click_next(page)
     expect(page.locator("#summary")).to_contain_text(summary)
     page.click("#rest-details summary")
     expect(page.locator("#rest-payload")).to_be_visible()
@@ -135,7 +135,7 @@ def test_validation_keeps_next_disabled_and_back_keeps_every_entry(page, live_se
     shot(page, "validation-error")
     page.fill("#retries", "4")
     expect(page.locator("#error-retries")).to_be_empty()
-    page.click("#next")
+    click_next(page)
     expect(page.locator("#summary")).to_contain_text("1 instance")
     page.reload()  # every step survives a reload
     expect(page.locator("#summary")).to_contain_text("1 instance")
@@ -175,7 +175,7 @@ def test_the_page_works_without_javascript(browser, live_server, admin_user):
     tab.check("input[name=suspended][value=true]")
     tab.select_option("#key", "nojs")
     tab.click("button:has-text('Update search')")  # without JavaScript the form is sent with a button
-    tab.click("#next")
+    click_next(tab)
     assert re.search(r"You are about to .* 1 instance", tab.locator("#summary").inner_text())
     tab.click("#execute")
     assert tab.locator("#batch-id").is_visible()
@@ -188,7 +188,7 @@ def test_a_selection_that_changed_is_shown_and_needs_a_second_confirmation(page,
     choose_operation(page, "cancel")
     page.select_option("#key", "moving")
     expect(page.locator("#match-count")).to_have_text("3")
-    page.click("#next")
+    click_next(page)
     expect(page.locator("#summary")).to_have_text("You are about to cancel 3 instances.")
     late = start(definition, business_key="M-late").id  # meanwhile, one instance starts and one ends
     instances_delete(instance_ids=[ids[0]], delete_reason=None)
@@ -212,7 +212,7 @@ def test_the_confirm_page_says_which_instances_will_fail(page, live_server):
     page.locator("select[name=ins_type]").nth(0).select_option("cancel")
     page.locator("select[name=ins_id]").nth(0).select_option("task")
     expect(page.locator("#match-count")).to_have_text("3")
-    page.click("#next")
+    click_next(page)
     expect(page.locator("#summary")).to_have_text(f"You are about to modify 3 instances; 1 {SUSPENDED_WILL_FAIL[0]}.")
     shot(page, "eligibility-confirm")
 
@@ -253,7 +253,7 @@ def test_the_variable_filter_narrows_the_live_count(page, live_server):
     expect(page.locator("#match-count")).to_have_text("1")
     expect(page.locator("#error-variables")).to_be_empty()
     shot(page, "variable-filter")
-    page.click("#next")
+    click_next(page)
     expect(page.locator("#summary")).to_have_text("You are about to cancel 1 instance.")
 
 
@@ -272,7 +272,7 @@ def test_restart_finished_instances_from_an_activity(page, cluster):
     expect(page.locator("#match-count")).to_have_text("3")
     expect(page.locator("#next")).to_be_enabled()
     shot(page, "restart-1-define")
-    page.click("#next")
+    click_next(page)
     expect(page.locator("#summary")).to_contain_text("You are about to restart 3 instances")
     page.click("#rest-details summary")
     expect(page.locator("#rest-endpoint")).to_have_text(f"POST /engine-rest/process-definition/{definition.id}/restart-async")

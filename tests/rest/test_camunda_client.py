@@ -71,3 +71,57 @@ def test_restart_async_and_sync(camunda):
     assert restarted[olds[0]].business_key == "c-0" and restarted[olds[1]].business_key is None
     fresh = HistoricProcessInstanceApi(camunda).get_historic_process_instance(restarted[olds[0]].id)
     assert (fresh.state, fresh.process_definition_id, fresh.business_key) == ("ACTIVE", definition.id, "c-0")
+
+
+def test_job_controls_job_log_and_the_historic_query_variants(camunda):
+    from generic_camunda_client import (
+        DeleteProcessInstancesDto,
+        HistoricJobLogApi,
+        HistoricProcessInstanceQueryDto,
+        JobApi,
+        JobDefinitionApi,
+        JobDefinitionPriorityDto,
+        JobDefinitionSuspensionStateDto,
+        JobSuspensionStateDto,
+        PriorityDto,
+        ProcessInstanceApi,
+        ProcessInstanceModificationDto,
+        ProcessInstanceModificationInstructionDto,
+        SetJobRetriesByProcessDto,
+        SuspensionStateDto,
+    )
+
+    from engine.models import Job, JobDefinition
+
+    definition = deploy()
+    instance = start(definition)
+    ProcessInstanceApi(camunda).modify_process_instance(instance.id, process_instance_modification_dto=ProcessInstanceModificationDto(
+        instructions=[ProcessInstanceModificationInstructionDto(type="startBeforeActivity", activity_id="service")]))
+    job = Job.objects.get(process_instance_id=instance.id)
+    jobs = JobApi(camunda)
+    jobs.update_job_suspension_state(job.id, suspension_state_dto=SuspensionStateDto(suspended=True))
+    assert jobs.get_job(job.id).suspended is True
+    jobs.update_suspension_state_by(job_suspension_state_dto=JobSuspensionStateDto(suspended=False, process_instance_id=instance.id))
+    jobs.set_job_priority(job.id, priority_dto=PriorityDto(priority=7))
+    assert (jobs.get_job(job.id).suspended, jobs.get_job(job.id).priority) == (False, 7)
+    job_definition = JobDefinition.objects.get(process_definition=definition, activity_id="service")
+    definitions = JobDefinitionApi(camunda)
+    definitions.update_suspension_state_job_definition(job_definition.id, job_definition_suspension_state_dto=JobDefinitionSuspensionStateDto(
+        suspended=True, include_jobs=True))
+    definitions.set_job_priority_job_definition(job_definition.id, job_definition_priority_dto=JobDefinitionPriorityDto(priority=3))
+    found = definitions.get_job_definition(job_definition.id)
+    assert (found.suspended, found.overriding_job_priority) == (True, 3)
+    assert jobs.get_job(job.id).suspended is True
+    logs = HistoricJobLogApi(camunda).get_historic_job_logs(job_id=job.id)
+    assert logs and logs[0].creation_log is True
+
+    instances = ProcessInstanceApi(camunda)
+    retries = instances.set_retries_by_process_historic_query_based(set_job_retries_by_process_dto=SetJobRetriesByProcessDto(
+        retries=2, historic_process_instance_query=HistoricProcessInstanceQueryDto(process_definition_id=definition.id)))
+    assert retries.type == "set-job-retries"
+    modification = instances.modify_process_instance_async_operation(instance.id, process_instance_modification_dto=ProcessInstanceModificationDto(
+        instructions=[ProcessInstanceModificationInstructionDto(type="cancel", activity_id="task")]))
+    assert modification.type == "instance-modification"
+    deletion = instances.delete_async_historic_query_based(delete_process_instances_dto=DeleteProcessInstancesDto(
+        delete_reason="via client", historic_process_instance_query=HistoricProcessInstanceQueryDto(process_definition_id=definition.id)))
+    assert deletion.type == "instance-deletion" and deletion.total_jobs == 1

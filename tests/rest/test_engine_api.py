@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from engine.models import HistoricProcessInstance, Job, ProcessInstance, UserOperationLogEntry
+from engine.rest import reserved
 from engine.services.modification import instance_modify
 from tests.support.factories import LINEAR, bpmn, deploy, job_of, run_jobs, start
 
@@ -372,14 +373,21 @@ def test_unknown_paths_answer_camundas_json_404(api, method):
     assert_error(response, 404, "NotFoundException", "HTTP 404 Not Found")
 
 
+@pytest.mark.parametrize("path", reserved.NOT_SERVED)
+def test_camunda_paths_we_do_not_serve_are_never_read_as_ids(api, path):
+    # e.g. /process-instance/{id} must not answer "Process instance with id 'suspended' does not exist".
+    assert_error(api.get(f"{R}/{path}"), 404, "NotFoundException", "HTTP 404 Not Found")
+
+
 @pytest.mark.parametrize(
     "path",
-    ["history/batch/cleanable-batch-report", "history/batch/cleanable-batch-report/count", "history/batch/set-removal-time",
-     "process-instance/variables-async", "job/suspended", "job-definition/suspended", "history/process-instance/report"],
+    ["process-instance/variables-async", "process-instance/message-async", "process-instance/delete-historic-query-based",
+     "process-instance/job-retries-historic-query-based", "history/process-instance/set-removal-time",
+     "history/batch/set-removal-time", "job/suspended", "job-definition/suspended"],
 )
-def test_camunda_paths_we_do_not_serve_are_never_read_as_ids(api, path):
-    # e.g. /history/batch/{id} must not answer "Historic batch with id 'cleanable-batch-report' does not exist".
-    assert_error(api.get(f"{R}/{path}"), 404, "NotFoundException", "HTTP 404 Not Found")
+def test_fixed_camunda_paths_beside_id_routes_reach_their_own_resource(api, path):
+    # Served now: a GET is that resource's 405 (they take POST/PUT), never an id lookup's 404.
+    assert_error(api.get(f"{R}/{path}"), 405, "NotAllowedException", "HTTP 405 Method Not Allowed")
 
 
 def test_a_wrong_method_is_camundas_405(api):

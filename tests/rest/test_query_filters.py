@@ -110,6 +110,8 @@ def test_historic_variable_filters_see_finished_instances(api, world):
     [
         (var("amount", "notLike", "x"), "Invalid variable comparator specified: notLike"),
         (var("amount", "between", 1), "Invalid variable comparator specified: between"),
+        (var("amount", {"op": "gt"}, 1), "Invalid variable comparator specified: {'op': 'gt'}"),
+        (var("amount", ["gt"], 1), "Invalid variable comparator specified: ['gt']"),
         (var("vip", "gt", True), "Booleans and null cannot be used in 'greater than' condition"),
         (var("vip", "lteq", None), "Booleans and null cannot be used in 'less than or equal' condition"),
         (var("vip", "like", None), "Booleans and null cannot be used in 'like' condition"),

@@ -52,7 +52,8 @@ class Pool:
             by_definition[self.definition_of[instance_id]].append(instance_id)
         self._by_definition = dict(by_definition)
         self._job_set = set(self.jobs)
-        self._running_sorted = sorted(self.running_at_start)
+        # The hot window too only holds targets the clients can write instructions for.
+        self._running_sorted = sorted(i for i in self.running_at_start if self.definition_of[i] in self.definitions)
 
     def start_clock(self) -> None:
         self._started = time.monotonic()
@@ -94,10 +95,14 @@ class Pool:
         rows = list(
             HistoricProcessInstance.objects.order_by("id").values_list("id", "process_definition_id", "end_time")
         )
+        # Clients pick targets among instances of definitions they can write instructions for (a user
+        # task and a service task); the others (e.g. the demo's payment, message waits only) are still
+        # reached by query-based batches and checked like every instance.
+        usable = {k: d for k, d in definitions.items() if d.user_tasks and d.service_tasks}
         return cls(
-            instances=[r[0] for r in rows],
+            instances=[r[0] for r in rows if r[1] in usable],
             definition_of={r[0]: r[1] for r in rows},
-            definitions={k: d for k, d in definitions.items() if d.user_tasks and d.service_tasks},
+            definitions=usable,
             jobs=list(Job.objects.filter(process_instance__isnull=False).order_by("id").values_list("id", flat=True)),
             running_at_start={r[0] for r in rows if r[2] is None},
         )

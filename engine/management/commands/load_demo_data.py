@@ -4,7 +4,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from engine.demo import ensure_users, load_instances
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from engine.demo import CHUNK, ensure_users, load_instances
 from engine.models import HistoricProcessInstance
 
 
@@ -13,6 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--instances", type=int, default=3000, help="number of process instances (default 3000)")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is drawn on stderr when loading 20000 or more)")
         parser.add_argument(
             "--if-empty", action="store_true", help="do nothing if process instances exist already"
         )
@@ -31,7 +35,12 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already present; nothing loaded.")
             return
         started = time.monotonic()
-        tally = load_instances(options["instances"])
+        with Progress(
+            TextColumn("loading instances"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=Console(file=self.stderr._out), disable=options["instances"] < 10 * CHUNK or options["no_progress"],
+        ) as bar:
+            task = bar.add_task("instances", total=options["instances"])
+            tally = load_instances(options["instances"], progress=lambda n: bar.advance(task, n))
         elapsed = time.monotonic() - started
         summary = ", ".join(f"{n} {state}" for state, n in sorted(tally.items()))
         self.stdout.write(f"Loaded {options['instances']} instances in {elapsed:.1f}s ({summary}).")

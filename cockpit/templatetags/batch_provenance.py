@@ -1,0 +1,55 @@
+"""The provenance of a batch on its details page: what was asked, why, and its retry links both ways."""
+from __future__ import annotations
+
+import json
+
+from django import template
+from django.db.models import Count
+
+from batches.models import BatchItem, HistoricBatch
+from batches.operations import REGISTRY
+from batches.retry import retries_of
+from engine.selectors import visible
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def batch_provenance(context, historic: HistoricBatch) -> dict:
+    """retry_of (visible to the user, else only its id), retried_by, the request as JSON, and which
+    retries the user may start (the type's create permission and items in that state)."""
+    user = context["request"].user
+    request = historic.request or {}
+    operation = REGISTRY.get(historic.type)
+    may_create = operation is not None and "payload" in request and user.has_perm(operation.permission)
+    counts = _retryable_counts(historic.id)
+    return {
+        "retry_of": visible(HistoricBatch, user).filter(id=historic.retry_of_id).first() if historic.retry_of_id else None,
+        "retry_of_id": historic.retry_of_id,
+        "retried_by": retries_of(historic, user),
+        "payload": json.dumps(request.get("payload"), indent=2, sort_keys=True) if "payload" in request else None,
+        "options": _options_shown(request.get("options") or {}),
+        "retry_failed": may_create and counts.get(BatchItem.FAILED, 0),
+        "retry_skipped": may_create and counts.get(BatchItem.SKIPPED, 0),
+    }
+
+
+def _retryable_counts(batch_id: str) -> dict[str, int]:
+    rows = (
+        BatchItem.objects.filter(batch_id=batch_id, state__in=[BatchItem.FAILED, BatchItem.SKIPPED])
+        .values("state")
+        .annotate(n=Count("target_id"))
+        .order_by()
+    )
+    return {row["state"]: row["n"] for row in rows}
+
+
+def _options_shown(options: dict) -> list[tuple[str, str]]:
+    """Our options except the reason (shown on its own), as words."""
+    shown = []
+    for name, value in options.items():
+        if name == "window" and isinstance(value, dict):
+            value = f"{value.get('start')}–{value.get('end')} {value.get('timeZone')}"
+        if name != "reason":
+            shown.append((name, str(value)))
+    return shown
