@@ -322,9 +322,9 @@ def acquisition_order() -> tuple[str, ...]:
 # --- fair shares: bulk jobs yield to the engine's own jobs, within a cap, in turn ------------------
 # Batch execution jobs register with share= (batches.execution); the engine knows nothing of batches.
 # A wake-up of a share job, in order:
-# 1. runs an executable process job (a job of a process instance: a service task's continuation) of
-#    equal or higher priority instead, if one waits: the engine's own work goes first, as with
-#    priorities, and the share job gets a new wake-up behind the queue (job_execute);
+# 1. runs an executable job of no share (a service task's continuation, a timer, a batch's seed or
+#    monitor) of equal or higher priority instead, if one waits: the engine's own work goes first,
+#    as with priorities, and the share job gets a new wake-up behind the queue (job_execute);
 # 2. parks the job if the share already runs max_running jobs (locked, unexpired rows, counted under
 #    a share lock so two nodes cannot both take the last slot): its enqueued_at is cleared and the
 #    wake-up ends at once. When a share job ends, its slot is handed to the next parked job
@@ -354,7 +354,7 @@ def _share_acquire(job_id: str, now: datetime, lock: dict) -> str | None:
     share = JOB_SHARES.get(woken["job_type"]) if woken else None
     if share is None:
         return None  # gone, locked by another worker, suspended or not due: nothing to run
-    for candidate in _waiting_process_jobs(woken["priority"], now):
+    for candidate in _waiting_engine_jobs(woken["priority"], now):
         if executable_jobs(now).filter(id=candidate).update(**lock) == 1:
             return candidate
     cap = share.max_running()
@@ -377,10 +377,12 @@ def _share_acquire(job_id: str, now: datetime, lock: dict) -> str | None:
     return None
 
 
-def _waiting_process_jobs(priority: int, now: datetime) -> list[str]:
-    """Executable jobs of process instances (service-task continuations) with at least this priority,
-    in acquisition order. Jobs of no instance (a batch's seed and monitor, timers) do not jump ahead."""
-    waiting = executable_jobs(now).filter(process_instance__isnull=False, priority__gte=priority)
+def _waiting_engine_jobs(priority: int, now: datetime) -> list[str]:
+    """Executable jobs outside every share with at least this priority, in acquisition order: the
+    engine's own work (service-task continuations, timers) and the small jobs that drive bulk work
+    (a batch's seed and monitor, a webhook delivery). A seed must not wait behind the wake-ups of
+    another batch's chunks, or a batch created later starts only when the first has ended."""
+    waiting = executable_jobs(now).filter(priority__gte=priority).exclude(job_type__in=_shared_types())
     return list(waiting.order_by("-priority", "create_time", "id").values_list("id", flat=True)[:ACQUIRE_CANDIDATES])
 
 

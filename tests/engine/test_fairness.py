@@ -94,10 +94,13 @@ def test_a_batch_wake_up_runs_a_waiting_process_job_first(cap):
     assert locked_by_us(woken, waiting) == [False, True]
 
 
-def test_a_job_of_no_process_instance_does_not_overtake_a_batch_job(cap):
+def test_a_seed_job_overtakes_a_batch_job(cap):
+    # Another batch's seed waits behind the wake-ups of this batch's chunks; run in their turn, a
+    # batch created later would start only when the first has ended.
     woken = batch_job(batch_definition(), age=10)
-    job(SEED_JOB)  # another batch's seed job, due
-    assert job_acquire(woken.id, owner=OWNER) == woken.id
+    seed = job(SEED_JOB)
+    assert job_acquire(woken.id, owner=OWNER) == seed.id
+    assert locked_by_us(woken, seed) == [False, True]
 
 
 def test_a_process_job_of_lower_priority_does_not_overtake_a_batch_job(cap):
