@@ -36,6 +36,8 @@ def field_values(fields: tuple[Field, ...], params: QueryDict, draft: Draft, use
 
 def _value(field: Field, params: QueryDict, draft: Draft, user) -> object:
     raw = params.get(field.name, "").strip()
+    if field.kind in (TEXT, INTEGER) and not raw and field.required:
+        draft.errors[field.name] = field.required  # in the operator's words, not the serializer's
     if field.kind == TEXT:
         return raw or None
     if field.kind == CHECKBOX:
@@ -86,7 +88,10 @@ def _instructions(field: Field, params: QueryDict, draft: Draft) -> list[dict]:
         "activities": sorted(graph["activities"]),
         "flows": sorted(graph["flows"]),
     }
-    return instructions_of(params)
+    instructions = instructions_of(params)
+    if not instructions and field.required and draft.definition is not None:
+        draft.errors[field.name] = field.required
+    return instructions
 
 
 def _migration_plan(field: Field, params: QueryDict, draft: Draft, user) -> dict | None:

@@ -12,9 +12,9 @@ from rest_framework.exceptions import ValidationError
 
 from batches.operations import ENDPOINTS
 from batches.operations.base import BatchOperation
-from batches.operations.wizard import WizardSpec
+from batches.operations.wizard import INSTRUCTIONS, MIGRATION_PLAN, VARIABLES, Field, WizardSpec
 from batches.selection import selection_count
-from cockpit.fields import field_values
+from cockpit.fields import editor_error_key, field_values
 from cockpit.search import instance_count, instances, search_query
 from cockpit.wizard_options import ERROR_FIELDS as OPTION_ERRORS, options_payload
 from engine.errors import BadUserRequest
@@ -128,8 +128,25 @@ class Draft:
         return self.op is not None and not self.errors and self.count > 0
 
     @property
+    def shown_errors(self) -> dict[str, str]:
+        """The errors the page shows. Before the form has sent any of the operation's fields (it was
+        just chosen, nothing typed yet), none of theirs: the draft stays invalid until they are filled in.
+        Once it has (a checkbox left unticked sends nothing, so per field would not do), all of them."""
+        if self.op is None or any(p in self.params for f in self.op.fields for p in _params_of(f)):
+            return self.errors
+        untouched = {name for f in self.op.fields for name in (f.name, editor_error_key(f))} | {"version"}
+        return {name: message for name, message in self.errors.items() if name not in untouched}
+
+    @property
     def by_ids(self) -> bool:
         return self.params.get("select") == "ids"
+
+
+def _params_of(field_: Field) -> tuple[str, ...]:
+    """The URL parameters a field's inputs send (the composite editors send several)."""
+    return {INSTRUCTIONS: ("ins_type",), MIGRATION_PLAN: ("target",), VARIABLES: (f"{field_.name}_name",)}.get(
+        field_.kind, (field_.name,)
+    )
 
 
 def build_draft(params: QueryDict, user) -> Draft:
@@ -186,6 +203,15 @@ def _payload(op: WizardOperation, params: QueryDict, draft: Draft, user) -> dict
     return payload
 
 
+# The serializers' words for a missing value; the wizard names what to enter instead.
+MISSING_VALUE = {
+    "This field may not be null.",
+    "This field is required.",
+    "This field may not be blank.",
+    "This list may not be empty.",
+}
+
+
 def _validate(draft: Draft, user) -> None:
     if draft.errors:
         return
@@ -193,10 +219,24 @@ def _validate(draft: Draft, user) -> None:
         draft.data = draft.op.operation.validate(draft.payload, user)
     except ValidationError as exc:
         for name, messages in _flatten(exc.detail).items():
-            draft.errors.setdefault(_error_field(draft.op, name), messages)
+            draft.errors.setdefault(_error_field(draft.op, name), _in_words(draft.op, name, messages))
         return
     except BadUserRequest as exc:
+        for message, name, words in draft.op.spec.messages:
+            if str(exc) == message:
+                draft.errors[name] = words
+                return
         draft.errors[_field_named_in(draft.op, str(exc))] = str(exc)
+
+
+def _in_words(op: WizardOperation, name: str, message: str) -> str:
+    """A serializer's message as the operator reads it: a missing value says what to enter."""
+    if message not in MISSING_VALUE:
+        return message
+    field_ = next((f for f in op.fields if f.name == name), None)
+    if field_ is None:
+        return f"{name}: {message}"
+    return field_.required or f"Enter a value for {field_.label.lower()}."
 
 
 def _error_field(op: WizardOperation, name: str) -> str:
@@ -218,11 +258,15 @@ def _flatten(detail) -> dict[str, str]:
 
 
 def _messages(value) -> list[str]:
-    if isinstance(value, dict):
-        return [m for item in value.values() for m in _messages(item)]
+    if isinstance(value, dict):  # a nested field's error names it: "processDefinitionKeyIn: This list …"
+        return [f"{_nested_name(key)}: {m}" for key, item in value.items() for m in _messages(item)]
     if isinstance(value, list):
         return [m for item in value for m in _messages(item)]
     return [str(value)]
+
+
+def _nested_name(key: object) -> str:
+    return f"item {key + 1}" if isinstance(key, int) else str(key)
 
 
 def matches(draft: Draft, user) -> QuerySet:

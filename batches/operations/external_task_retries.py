@@ -93,7 +93,7 @@ class SetExternalTaskRetries(BatchOperation):
         scope="runtime",
         notice="Sets the retries of every external task of the selected running instances: with retries, failed "
         "tasks are fetched by workers again and their incidents are resolved; 0 raises an incident for each.",
-        fields=(Field("retries", "Retries", INTEGER, min_value=0),),
+        fields=(Field("retries", "Retries", INTEGER, min_value=0, required="Enter the number of retries."),),
         unit="external task",
         ids_name="processInstanceIds",
     )

@@ -73,6 +73,7 @@ class InstanceModification(BatchOperation):
         fields=(
             Field(
                 "instructions", "Instructions", INSTRUCTIONS, choices=INSTRUCTION_TYPES,
+                required="Add at least one instruction: its type and the activity it acts on.",
                 hint="Instructions run in order, for every selected instance of the chosen version.",
             ),
             *flags("skipCustomListeners", "skipIoMappings"),

@@ -66,6 +66,7 @@ class InstanceRestart(BatchOperation):
         fields=(
             Field(
                 "instructions", "Start instructions", INSTRUCTIONS, choices=START_TYPES,
+                required="Add at least one start instruction: where the restarted instances begin.",
                 hint="Where the new instances start, in order; at least one instruction.",
             ),
             Field("initialVariables", "Use the initial variables (instead of the last values)", CHECKBOX),

@@ -68,7 +68,7 @@ class MessageCorrelation(BatchOperation):
         notice="Each selected instance receives the message at every execution waiting for it (receive tasks, "
         "message catch events, message boundary events); instances that wait for no such message are skipped.",
         fields=(
-            Field("messageName", "Message name", max_length=255, hint="The name of the bpmn:message the instances wait for."),
+            Field("messageName", "Message name", max_length=255, required="Enter the name of the message.", hint="The name of the bpmn:message the instances wait for."),
             Field("variables", "Variables", VARIABLES, hint="Optional: process variables the message sets on each instance it reaches."),
         ),
     )

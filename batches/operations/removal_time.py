@@ -108,6 +108,11 @@ MODE_FIELDS = (
     Field("absoluteRemovalTime", "Or an absolute removal time (UTC)", DATETIME),
     Field("clearedRemovalTime", "Or clear the removal time (kept until set again)", CHECKBOX),
 )
+# Camunda's two mode errors, as the wizard's three mode fields say them.
+MODE_MESSAGES = (
+    (NO_MODE, "calculatedRemovalTime", "Choose one: calculate it, an absolute removal time, or clear it."),
+    (MODES_EXCLUSIVE, "calculatedRemovalTime", "Choose only one: calculate it, an absolute removal time, or clear it."),
+)
 
 
 # --- process-set-removal-time ----------------------------------------------------------------------
@@ -143,6 +148,7 @@ class ProcessSetRemovalTime(BatchOperation):
         "operation log).",
         fields=MODE_FIELDS,
         ids_name="historicProcessInstanceIds",
+        messages=MODE_MESSAGES,
     )
 
     def validate(self, payload: object, user=None) -> dict:

@@ -108,7 +108,7 @@ class SetJobRetriesByProcess(SetJobRetries):
         notice="Sets the retries of every job of the selected running instances; failed jobs run again and their "
         "incidents are resolved.",
         fields=(
-            Field("retries", "Retries", INTEGER, min_value=0),
+            Field("retries", "Retries", INTEGER, min_value=0, required="Enter the number of retries."),
             Field("dueDate", "Due date (UTC, optional)", DATETIME),
         ),
         unit="job",

@@ -32,7 +32,7 @@ class Field:
     kind: str = TEXT
     # RADIO/SELECT: (form value, label, payload value); INSTRUCTIONS: the instruction types offered.
     choices: tuple = ()
-    required: str = ""  # the message when nothing is chosen (RADIO/SELECT/MIGRATION_PLAN/VARIABLES)
+    required: str = ""  # the message when the field is left empty (every kind but CHECKBOX and DATETIME)
     hint: str = ""
     max_length: int | None = None
     min_value: int | None = None
@@ -62,6 +62,8 @@ class WizardSpec:
     version: the payload (or path) name that takes the search's chosen definition version, and
     version_required the message when an operation needs one. constants: fixed payload entries.
     sync_path: a synchronous endpoint taking the same payload, used at or below sync_threshold_setting.
+    messages: the operation's own errors (Camunda's wording, as REST answers them) as the wizard says
+    them instead: (message, field it shows next to, the operator's words).
     """
 
     key: str
@@ -78,6 +80,7 @@ class WizardSpec:
     constants: dict = field(default_factory=dict)
     sync_path: str | None = None
     sync_threshold_setting: str | None = None
+    messages: tuple[tuple[str, str, str], ...] = ()
 
     def __hash__(self) -> int:
         return hash(self.key)

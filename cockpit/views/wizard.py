@@ -64,11 +64,11 @@ def define(request: HttpRequest) -> HttpResponse:
         "variable_operators": VARIABLE_OPERATORS,
         "incident_types": INCIDENT_TYPES,
         "query_string": request.GET.urlencode(),
-        "field_errors": [(name, draft.errors.get(name, "")) for name in ERROR_FIELDS],
+        "field_errors": [(name, draft.shown_errors.get(name, "")) for name in ERROR_FIELDS],
         "options": form_context(request.GET, draft.op.operation.type if draft.op else None, request.user, draft.errors),
     }
     # Composite editors keep their errors under their own key (cockpit.fields.editor_error_key).
-    context["field_errors"] += [(key, draft.errors.get(key, "")) for key in editor_error_keys(draft)]
+    context["field_errors"] += [(key, draft.shown_errors.get(key, "")) for key in editor_error_keys(draft)]
     return render(request, _template(request), context)
 
 
@@ -94,12 +94,19 @@ def _form_fields(draft: Draft) -> list[dict]:
         {
             "field": f,
             "value": draft.params.get(f.name, ""),
-            "error": draft.errors.get(f.name, ""),
-            "editor": draft.editors.get(f.name),
+            "error": draft.shown_errors.get(f.name, ""),
+            "editor": _editor_shown(draft, draft.editors.get(f.name)),
             "partial": f"cockpit/_editor_{f.kind.replace('-', '_')}.html",
         }
         for f in draft.op.fields
     ]
+
+
+def _editor_shown(draft: Draft, editor: dict | None) -> dict | None:
+    """An editor that carries its own error (the variables editor) shows it only once it was sent."""
+    if editor and editor.get("error_key") and editor["error_key"] not in draft.shown_errors:
+        return {**editor, "error": ""}
+    return editor
 
 
 @login_required

@@ -242,7 +242,7 @@ def test_restart_in_the_wizard_sends_the_definition_in_the_path(admin_user, clie
     ("params", "field", "message"),
     [
         ({"op": "restart"}, "version", "Choose the process definition version to restart."),
-        ({"op": "restart", "version": "VERSION"}, "instructions", "Restart instructions cannot be empty: instructions is empty"),
+        ({"op": "restart", "version": "VERSION"}, "instructions", "Add at least one start instruction"),
         ({"op": "restart", "version": "VERSION", "ins_type": "cancel", "ins_id": "task"}, "instructions", "instructions[0].type must be one of"),
         ({"op": "migrate", "version": "VERSION"}, "migrationPlan", "Choose the version to migrate to."),
         ({"op": "migrate", "version": "VERSION", "target": "VERSION"}, "migrationPlan", "Choose another version than the source."),

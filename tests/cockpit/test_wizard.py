@@ -1,15 +1,16 @@
 """The wizard without a browser: drafts, parity with the REST API, execution, permissions."""
 import json
+import re
 from urllib.parse import urlencode
 
 import pytest
 from django.http import QueryDict
 
 from batches.models import Batch
-from cockpit.confirmation import CONFIRMATION_GONE
+from cockpit.confirmation import CONFIRMATION_GONE, NOTHING_LEFT
 from cockpit.models import ConfirmedSelection, WizardSubmission
-from cockpit.wizard import build_draft
-from engine.models import HistoricProcessInstance
+from cockpit.wizard import MISSING_VALUE, OPERATIONS, build_draft
+from engine.models import HistoricProcessInstance, ProcessInstance
 from engine.services.runtime import task_complete
 from tests.conftest import client_for, make_user
 from tests.support.factories import deploy, start
@@ -58,7 +59,9 @@ def test_selected_ids_become_the_id_list(admin_user):
     ("params", "field", "message"),
     [
         ({"op": "retries", "retries": "-3"}, "retries", "The number of job retries must be a non-negative Integer, but '-3' has been provided."),
-        ({"op": "retries"}, "retries", "This field may not be null."),
+        ({"op": "retries"}, "retries", "Enter the number of retries."),
+        ({"op": "correlate"}, "messageName", "Enter the name of the message."),
+        ({"op": "removal-time", "calculatedRemovalTime": "on", "clearedRemovalTime": "on"}, "calculatedRemovalTime", "Choose only one"),
         ({"op": "suspend"}, "suspended", "Choose whether to suspend or to activate."),
         ({"op": "modify"}, "version", "Choose the process definition version to modify."),
         ({"op": "cancel", "startedAfter": "yesterday"}, "startedAfter", "Enter a date and time"),
@@ -71,6 +74,46 @@ def test_invalid_input_is_reported_next_to_its_field(admin_user, params, field, 
     draft = draft_for(admin_user, **params)
     assert not draft.valid
     assert message in draft.errors[field]
+
+
+def test_no_error_shows_before_the_operation_s_fields_are_sent(admin_user, client):
+    client.force_login(admin_user)
+    start(deploy())
+    chosen = client.get("/cockpit/batch/operation?op=retries").content.decode()
+    assert '<span class="field-error" id="error-retries"></span>' in chosen
+    assert 'id="next" type="submit" formaction="/cockpit/batch/operation/confirm" disabled' in chosen
+    sent = client.get("/cockpit/batch/operation?op=retries&retries=&dueDate=").content.decode()
+    assert '<span class="field-error" id="error-retries">Enter the number of retries.</span>' in sent
+
+
+@pytest.mark.parametrize("key", sorted(OPERATIONS))
+def test_a_missing_value_is_asked_for_in_the_operator_s_words(admin_user, key):
+    definition = deploy()
+    start(definition)
+    params = {"op": key, "version": definition.id, "ins_type": "", "target": "", "variables_name": ""}
+    params.update({f.name: "" for f in OPERATIONS[key].fields})
+    draft = draft_for(admin_user, **params)
+    for message in draft.shown_errors.values():
+        assert message not in MISSING_VALUE
+        assert not re.search(r"is (empty|null)|cannot be null|may not be", message), message
+
+
+@pytest.mark.parametrize(("key", "fields"), [("cancel", {}), ("correlate", {"messageName": "go"}), ("set-variables", {"variables_name": "a", "variables_type": "String", "variables_value": "x"})])
+def test_a_query_selection_that_empties_before_execute_says_so_in_words(admin_user, client, key, fields):
+    client.force_login(admin_user)
+    definition = deploy()
+    for _ in range(3):
+        start(definition)
+    params = urlencode({"op": key, "key": definition.key, **fields})
+    confirm = client.get(f"/cockpit/batch/operation/confirm?{params}")
+    assert confirm.status_code == 200
+    ProcessInstance.objects.all().delete()
+    page = client.post(
+        "/cockpit/batch/operation/execute", {"token": confirm.context["token"], "params": params}, follow=True
+    ).content.decode()
+    assert NOTHING_LEFT in page
+    assert "is empty" not in page
+    assert not Batch.objects.exists()
 
 
 def test_wizard_and_rest_report_the_same_error_for_the_same_payload(admin_user):
