@@ -105,16 +105,18 @@ def throttle_reserve(*, batch_id: str, now: datetime, at_most: int) -> tuple[dat
     None when the batch is not throttled (any more).
 
     Under the Batch row lock (the caller holds its job row: batches.execution._lock_batch's order),
-    so all workers on all nodes share one timeline: start = max(now, throttle_next_at), and
-    throttle_next_at moves on by items / rate.
+    so all workers on all nodes share one timeline: a slice of k items takes the next k / rate
+    seconds of it, from max(now, throttle_next_at), and starts when they have passed. So by any
+    moment t no more than rate × (t − the first reservation) items have run: the first slice waits
+    its share too, and a batch of N items takes at least N / rate seconds.
     """
     batch = Batch.objects.select_for_update().filter(id=batch_id).only("max_items_per_second", "throttle_next_at").first()
     if batch is None or batch.max_items_per_second is None:
         return None
     rate = batch.max_items_per_second
     items = max(1, min(slice_size(rate), at_most))
-    start = max(now, batch.throttle_next_at or now)
-    Batch.objects.filter(id=batch_id).update(throttle_next_at=start + timedelta(seconds=items / rate))
+    start = max(now, batch.throttle_next_at or now) + timedelta(seconds=items / rate)
+    Batch.objects.filter(id=batch_id).update(throttle_next_at=start)
     return start, items
 
 

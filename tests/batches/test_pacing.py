@@ -106,6 +106,12 @@ def execution_job(batch: Batch) -> Job:
 def test_a_throttled_job_works_one_slice_then_waits_for_its_reserved_time(create, batch_sizes, settings):
     batch = paced_batch(create, batch_sizes, 7, maxItemsPerSecond=3)
     run_jobs()
+    # The first slice waits its share of the rate too (3 items: 1 s), so N items take N / rate.
+    job = execution_job(batch)
+    assert states(batch.id)["SUCCEEDED"] == 0 and job.handler_configuration["reservedItems"] == 3
+    assert job.due_date > timezone.now()
+    make_reservations_due(batch)
+    run_jobs()
     assert states(batch.id)["SUCCEEDED"] == 3
     job = execution_job(batch)
     assert job.handler_configuration["cursor"] == 3
@@ -127,11 +133,11 @@ def make_reservations_due(batch: Batch) -> None:
 def test_a_throttled_job_finishes_its_range_slice_by_slice_and_ends_the_batch(create, batch_sizes):
     batch = paced_batch(create, batch_sizes, 7, maxItemsPerSecond=3)
     done = []
-    while Batch.objects.filter(id=batch.id).exists() and len(done) < 5:
+    while Batch.objects.filter(id=batch.id).exists() and len(done) < 6:
         run_jobs()
         done.append(states(batch.id)["SUCCEEDED"])
         make_reservations_due(batch)
-    assert done == [3, 6, 7]
+    assert done == [0, 3, 6, 7]
     historic = HistoricBatch.objects.get(id=batch.id)
     assert historic.final_state == "completed" and historic.items_succeeded == 7
 
@@ -150,6 +156,8 @@ def test_a_paced_job_with_a_failed_item_fails_at_the_end_of_its_range_and_its_re
         "processInstanceIds": [good.id, stuck.id, other.id],
         "maxItemsPerSecond": 2,  # slices of two: the failed item is in the first, the range ends in the second
     })
+    run_jobs()  # reserves the first slice
+    make_reservations_due(batch)
     run_jobs()
     assert states(batch.id) == {"PENDING": 1, "SUCCEEDED": 1, "SKIPPED": 0, "FAILED": 1}
     job = execution_job(batch)
@@ -162,6 +170,8 @@ def test_a_paced_job_with_a_failed_item_fails_at_the_end_of_its_range_and_its_re
     assert states(batch.id) == {"PENDING": 0, "SUCCEEDED": 2, "SKIPPED": 0, "FAILED": 1}
     instances_set_suspended(instance_ids=[stuck.id], suspended=False)
     Batch.objects.filter(id=batch.id).update(throttle_next_at=None)
+    run_jobs()  # the retry reserves its slice
+    make_reservations_due(batch)
     run_jobs()
     historic = HistoricBatch.objects.get(id=batch.id)
     assert historic.final_state == "completed" and historic.items_succeeded == 3
@@ -174,7 +184,7 @@ def test_three_reservations_follow_each_other_at_the_rate(create, batch_sizes):
     with transaction.atomic():  # the caller (an execution job) holds a transaction
         starts = [throttle_reserve(batch_id=batch.id, now=now, at_most=100) for _ in range(3)]
     assert [items for _, items in starts] == [4, 4, 4]
-    assert [start - now for start, _ in starts] == [timedelta(0), timedelta(seconds=1), timedelta(seconds=2)]
+    assert [start - now for start, _ in starts] == [timedelta(seconds=1), timedelta(seconds=2), timedelta(seconds=3)]
 
 
 @pytest.mark.django_db(transaction=True)

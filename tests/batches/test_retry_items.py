@@ -10,6 +10,7 @@ from engine.services.modification import instance_modify
 from tests.conftest import client_for, make_user
 from tests.rest.test_engine_api import assert_error, failed_instance
 from tests.support.factories import deploy, run_jobs, start
+from tests.batches.test_pacing import make_reservations_due
 
 pytestmark = pytest.mark.django_db
 R = "/engine-rest"
@@ -89,6 +90,8 @@ def test_retrying_skipped_items_of_a_query_selection_runs_on_exactly_those_ids(c
 def test_retrying_a_set_job_retries_batch_keeps_its_retries_and_options(create, admin_user):
     window = {"start": "22:00", "end": "05:00", "timeZone": "Europe/Berlin"}
     batch = create("job/retries", {"jobIds": ["gone-job"], "retries": 4, "maxItemsPerSecond": 1000, "reason": "r"})
+    run_jobs()  # reserves the throttled slice
+    make_reservations_due(batch)
     run_jobs()
     assert item_states(batch.id) == {"gone-job": "SKIPPED"}
     historic = HistoricBatch.objects.get(id=batch.id)
