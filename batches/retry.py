@@ -29,7 +29,7 @@ def still_retrying(batch_id: str) -> str:
     )
 
 
-def _still_retrying(historic: HistoricBatch) -> bool:
+def still_retrying_jobs(historic: HistoricBatch) -> bool:
     """A running batch's failed execution job with retries left runs its failed items again itself."""
     return Job.objects.filter(
         job_definition_id=historic.batch_job_definition_id, retries__gt=0, exception_message__isnull=False
@@ -63,7 +63,7 @@ def batch_retry_items(
     )
     if not targets:
         raise BadUserRequest(nothing_to_retry(historic.id, state))
-    if state == BatchItem.FAILED and _still_retrying(historic):
+    if state == BatchItem.FAILED and still_retrying_jobs(historic):
         raise BadUserRequest(still_retrying(historic.id))
     payload = {**historic.request["payload"], **_options(historic, user, options or {})}
     return batch_create(

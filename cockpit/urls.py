@@ -24,6 +24,7 @@ urlpatterns = [
     path("cockpit/batch/<str:batch_id>", monitoring.batch_detail, name="batch-detail"),
     path("cockpit/batch/<str:batch_id>/suspend", monitoring.batch_suspend, name="batch-suspend"),
     path("cockpit/batch/<str:batch_id>/throttle", pacing.batch_throttle, name="batch-throttle"),
+    path("cockpit/batch/<str:batch_id>/schedule", pacing.batch_schedule, name="batch-schedule"),
     path("cockpit/batch/<str:batch_id>/retry", monitoring.batch_retry, name="batch-retry"),
     path("cockpit/batch/<str:batch_id>/items/retry", retry.batch_items_retry, name="batch-items-retry"),
     path("cockpit/batch/<str:batch_id>/delete", monitoring.batch_remove, name="batch-delete"),

@@ -43,13 +43,7 @@ def options_payload(params: QueryDict, batch_type: str, user, errors: dict[str, 
     rate = params.get("maxItemsPerSecond", "").strip()
     if rate:
         payload["maxItemsPerSecond"] = _number(rate)
-    not_before = date_filter(params, "notBefore", errors)
-    if not_before:
-        payload["notBefore"] = not_before
-    start, end = params.get("windowStart", "").strip(), params.get("windowEnd", "").strip()
-    if start or end:
-        zone = params.get("windowTimeZone", "").strip() or DEFAULT_TIME_ZONE
-        payload["window"] = {"start": start, "end": end, "timeZone": zone}
+    payload.update(schedule_payload(params, errors))
     webhook = params.get("webhookUrl", "").strip()
     if webhook and may_set_webhook(user):
         payload["webhookUrl"] = webhook
@@ -57,6 +51,20 @@ def options_payload(params: QueryDict, batch_type: str, user, errors: dict[str, 
         parse_options(payload)
     except BadUserRequest as exc:
         errors.setdefault(_error_field(str(exc)), str(exc))
+    return payload
+
+
+def schedule_payload(params: QueryDict, errors: dict[str, str]) -> dict:
+    """notBefore (datetime-local, UTC) and the daily window (windowStart/windowEnd/windowTimeZone) as
+    payload entries, each only when filled in; shared by the wizard and the details page's schedule form."""
+    payload: dict = {}
+    not_before = date_filter(params, "notBefore", errors)
+    if not_before:
+        payload["notBefore"] = not_before
+    start, end = params.get("windowStart", "").strip(), params.get("windowEnd", "").strip()
+    if start or end:
+        zone = params.get("windowTimeZone", "").strip() or DEFAULT_TIME_ZONE
+        payload["window"] = {"start": start, "end": end, "timeZone": zone}
     return payload
 
 

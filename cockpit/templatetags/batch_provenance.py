@@ -8,7 +8,7 @@ from django.db.models import Count
 
 from batches.models import BatchItem, HistoricBatch
 from batches.operations import REGISTRY
-from batches.retry import retries_of
+from batches.retry import retries_of, still_retrying_jobs
 from engine.selectors import visible
 
 register = template.Library()
@@ -21,17 +21,31 @@ def batch_provenance(context, historic: HistoricBatch) -> dict:
     user = context["request"].user
     request = historic.request or {}
     operation = REGISTRY.get(historic.type)
-    may_create = operation is not None and "payload" in request and user.has_perm(operation.permission)
-    counts = _retryable_counts(historic.id)
     return {
         "retry_of": visible(HistoricBatch, user).filter(id=historic.retry_of_id).first() if historic.retry_of_id else None,
         "retry_of_id": historic.retry_of_id,
         "retried_by": retries_of(historic, user),
         "payload": json.dumps(request.get("payload"), indent=2, sort_keys=True) if "payload" in request else None,
         "options": _options_shown(request.get("options") or {}),
-        "retry_failed": may_create and counts.get(BatchItem.FAILED, 0),
-        "retry_skipped": may_create and counts.get(BatchItem.SKIPPED, 0),
     }
+
+
+@register.simple_tag(takes_context=True)
+def batch_retries(context, historic: HistoricBatch, live_counts: dict) -> dict:
+    """Which retries as a new batch the user may start: the type's create permission, a kept
+    request, items in that state, and no failed job that still retries them itself (batches.retry's
+    rule). Rendered in the live part of the page, so the buttons appear with the refresh that sees
+    the items fail; the items are only counted when the live counters (live_counts) show any."""
+    user = context["request"].user
+    operation = REGISTRY.get(historic.type)
+    if not (live_counts.get(BatchItem.FAILED) or live_counts.get(BatchItem.SKIPPED)):
+        return {}
+    if operation is None or "payload" not in (historic.request or {}) or not user.has_perm(operation.permission):
+        return {}
+    counts = _retryable_counts(historic.id)
+    if counts.get(BatchItem.FAILED) and historic.end_time is None and still_retrying_jobs(historic):
+        counts[BatchItem.FAILED] = 0  # its failed jobs run them again themselves
+    return {"failed": counts.get(BatchItem.FAILED, 0), "skipped": counts.get(BatchItem.SKIPPED, 0)}
 
 
 def _retryable_counts(batch_id: str) -> dict[str, int]:

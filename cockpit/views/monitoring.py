@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from batches.models import Batch, BatchItem, HistoricBatch
+from batches.models import Batch, BatchItem, HistoricBatch, WebhookDelivery
 from batches.operations import REGISTRY
 from batches.progress import progress_samples, progress_sparklines
 from batches.selectors import item_counts_for, with_statistics
@@ -186,9 +186,17 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
         "items_are_instances": _targets_instances(historic.type),
         "user_name": user_names([historic.create_user_id]).get(historic.create_user_id, ""),
         "query_string": request.GET.urlencode(),
+        "deliveries_live": batch is not None
+        or WebhookDelivery.objects.filter(batch_id=historic.id, state=WebhookDelivery.PENDING).exists(),
     }
-    template = "cockpit/batch_detail.html#detail-live" if request.htmx and request.htmx.target == "detail-live" else "cockpit/batch_detail.html"
-    return render(request, template, context)
+    return render(request, _detail_template(request), context)
+
+
+def _detail_template(request: HttpRequest) -> str:
+    """The whole page, or for htmx the live part it refreshes (progress and actions, or the webhook log)."""
+    parts = {"detail-live": "detail-live", "webhook-deliveries": "deliveries"}
+    part = parts.get(request.htmx.target) if request.htmx else None
+    return f"cockpit/batch_detail.html#{part}" if part else "cockpit/batch_detail.html"
 
 
 @login_required

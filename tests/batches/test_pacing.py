@@ -364,3 +364,49 @@ def test_the_details_page_shows_the_eta_the_throttle_implies(admin_user, create,
     page = logged_in(admin_user).get(f"/cockpit/batch/{batch.id}").content.decode()
     assert "at most 0.5 items/s · about 1 min 0 s left at this rate" in page
     assert 'id="pacing-paused"' not in page
+
+
+def test_the_page_schedule_form_sets_and_clears_the_schedule(admin_user, running):
+    form = {"notBefore": "2099-01-02T03:04", "windowStart": "22:00", "windowEnd": "05:00", "windowTimeZone": "Europe/Berlin"}
+    response = logged_in(admin_user).post(f"/cockpit/batch/{running.id}/schedule", form)
+    assert response.status_code == 302
+    running.refresh_from_db()
+    assert running.not_before == datetime(2099, 1, 2, 3, 4, tzinfo=UTC)
+    assert (running.window_start, running.window_end, running.window_time_zone) == (time(22), time(5), BERLIN)
+    page = logged_in(admin_user).get(f"/cockpit/batch/{running.id}").content.decode()
+    assert 'name="notBefore" value="2099-01-02T03:04"' in page and 'name="windowTimeZone" placeholder="UTC" value="Europe/Berlin"' in page
+    entry = UserOperationLogEntry.objects.filter(batch_id=running.id, operation_type="SetBatchSchedule")
+    assert entry.exists()
+    empty = {"notBefore": "", "windowStart": "", "windowEnd": "", "windowTimeZone": ""}
+    assert logged_in(admin_user).post(f"/cockpit/batch/{running.id}/schedule", empty).status_code == 302
+    running.refresh_from_db()
+    assert (running.not_before, running.window_start, running.window_time_zone) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("form", "named"),
+    [
+        ({"windowStart": "22:00", "windowEnd": "", "windowTimeZone": ""}, "window.end"),
+        ({"windowStart": "22:00", "windowEnd": "05:00", "windowTimeZone": "Mars/Olympus"}, "window.timeZone"),
+        ({"notBefore": "tomorrow"}, "Enter a date and time"),
+    ],
+)
+def test_the_page_schedule_form_refuses_bad_input_naming_the_field(admin_user, running, form, named):
+    response = logged_in(admin_user).post(f"/cockpit/batch/{running.id}/schedule", form)
+    assert response.status_code == 400
+    assert named in response.content.decode() and "Schedule not changed" in response.content.decode()
+    running.refresh_from_db()
+    assert running.window_start is None and running.not_before is None
+
+
+def test_the_page_schedule_form_needs_permission_csrf_and_a_running_batch(admin_user, viewer, running):
+    form = {"windowStart": "22:00", "windowEnd": "05:00"}
+    assert logged_in(viewer).post(f"/cockpit/batch/{running.id}/schedule", form).status_code == 403
+    assert logged_in(admin_user, csrf=True).post(f"/cockpit/batch/{running.id}/schedule", form).status_code == 403
+    assert logged_in(admin_user).post("/cockpit/batch/nope/schedule", form).status_code == 404
+    running.refresh_from_db()
+    assert running.window_start is None
+    run_jobs()  # the batch ends
+    assert not Batch.objects.filter(id=running.id).exists()
+    ended = logged_in(admin_user).post(f"/cockpit/batch/{running.id}/schedule", form, follow=True)
+    assert "its pacing cannot change any more" in ended.content.decode()

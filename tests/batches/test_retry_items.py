@@ -222,6 +222,27 @@ def test_the_details_page_retries_failed_items_and_links_both_ways(create, admin
     assert 'id="retried-by"' in old_page and f'href="/cockpit/batch/{retry.id}"' in old_page
 
 
+def test_the_retry_buttons_come_with_the_live_refresh_once_no_job_retries_the_items(create, admin_user, client):
+    definition = deploy()
+    good, stuck = start(definition), start(definition)
+    instances_set_suspended(instance_ids=[stuck.id], suspended=True)
+    batch = create("modification/executeAsync", {
+        "processDefinitionId": definition.id,
+        "instructions": [{"type": "startBeforeActivity", "activityId": "service"}],
+        "processInstanceIds": [good.id, stuck.id],
+    })
+    run_jobs(limit=3)  # seed, then the execution job's first attempt: it fails and will retry
+    client.force_login(admin_user)
+    live = {"HX-Request": "true", "HX-Target": "detail-live"}
+    job = Job.objects.get(job_definition_id=batch.batch_job_definition_id)
+    assert job.retries > 0 and job.exception_message
+    while_retrying = client.get(f"/cockpit/batch/{batch.id}", headers=live).content.decode()
+    assert while_retrying.lstrip().startswith('<div id="detail-live"') and 'id="retry-failed-items"' not in while_retrying
+    Job.objects.filter(id=job.id).update(retries=0)  # its retries are used up
+    refreshed = client.get(f"/cockpit/batch/{batch.id}", headers=live).content.decode()
+    assert 'id="retry-failed-items"' in refreshed and "Retry 1 failed item as a new batch" in refreshed
+
+
 def test_the_retry_form_needs_csrf_the_permission_and_a_visible_batch(create, client):
     from django.test import Client
 

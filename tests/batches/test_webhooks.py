@@ -261,6 +261,20 @@ def test_the_details_page_shows_the_delivery_log_escaped(admin_user, client, web
     assert "HTTP 500: &lt;b&gt;down&lt;/b&gt;" in html and "<b>down</b>" not in html
 
 
+def test_the_delivery_log_refreshes_itself_while_a_delivery_waits(admin_user, client, webhooks):
+    batch, delivery = deliveries_fixture(admin_user)
+    client.force_login(admin_user)
+    part = client.get(f"/cockpit/batch/{batch.id}", headers={"HX-Request": "true", "HX-Target": "webhook-deliveries"})
+    html = part.content.decode().strip()
+    assert '<section class="panel" id="webhook-deliveries" hx-get=' in html
+    assert 'id="detail-live"' not in html and delivery.id in html
+    Batch.objects.filter(id=batch.id).delete()  # the batch has ended; the delivery still waits
+    assert 'id="webhook-deliveries" hx-get=' in client.get(f"/cockpit/batch/{batch.id}").content.decode()
+    WebhookDelivery.objects.filter(id=delivery.id).update(state=WebhookDelivery.DELIVERED)
+    final = client.get(f"/cockpit/batch/{batch.id}", headers={"HX-Request": "true", "HX-Target": "webhook-deliveries"})
+    assert '<section class="panel" id="webhook-deliveries">' in final.content.decode()  # nothing left to wait for
+
+
 def test_metrics_count_deliveries_by_state(admin_user, client, webhooks):
     deliveries_fixture(admin_user)
     text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
