@@ -359,6 +359,6 @@ def register_handlers() -> None:
     from batches.operations import REGISTRY
     from engine.services.jobs import JobShare
 
-    share = JobShare("batch", max_running=lambda: settings.BATCH.get("MAX_RUNNING_JOBS", 0))
+    share = JobShare("batch", max_running=lambda: settings.BATCH.get("MAX_RUNNING_JOBS", 0), leaders=(SEED_JOB,))
     for batch_type in REGISTRY:
         register_job_handler(batch_type, run_execution_job, priority=batch_job_priority, share=share)

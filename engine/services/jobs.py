@@ -53,10 +53,15 @@ class JobShare:
     max_running: how many jobs of the share may run at once across all nodes (0: no cap), read at
     each acquisition so a settings change applies at once. The jobs of one job definition (one
     batch) are one tenant of the share; tenants get the share's workers in turn.
+    leaders: job types outside the share that go before its jobs like process jobs do, because
+    they create them (a batch's seed): a batch created later must not wait behind every wake-up
+    of the first batch's chunks. Only finite work belongs here; a job that polls for ever (a
+    batch's monitor) would take every wake-up of the share in turn and starve it.
     """
 
     name: str
     max_running: Callable[[], int]
+    leaders: tuple[str, ...] = ()
 
 
 JobHandler = Callable[[Job], "Reschedule | Failed | None"]
@@ -322,9 +327,9 @@ def acquisition_order() -> tuple[str, ...]:
 # --- fair shares: bulk jobs yield to the engine's own jobs, within a cap, in turn ------------------
 # Batch execution jobs register with share= (batches.execution); the engine knows nothing of batches.
 # A wake-up of a share job, in order:
-# 1. runs an executable job of no share (a service task's continuation, a timer, a batch's seed or
-#    monitor) of equal or higher priority instead, if one waits: the engine's own work goes first,
-#    as with priorities, and the share job gets a new wake-up behind the queue (job_execute);
+# 1. runs an executable process job (a service task's continuation) or a job of the share's leaders
+#    (a batch's seed) of equal or higher priority instead, if one waits: the engine's own work goes
+#    first, as with priorities, and the share job gets a new wake-up behind the queue (job_execute);
 # 2. parks the job if the share already runs max_running jobs (locked, unexpired rows, counted under
 #    a share lock so two nodes cannot both take the last slot): its enqueued_at is cleared and the
 #    wake-up ends at once. When a share job ends, its slot is handed to the next parked job
@@ -354,7 +359,7 @@ def _share_acquire(job_id: str, now: datetime, lock: dict) -> str | None:
     share = JOB_SHARES.get(woken["job_type"]) if woken else None
     if share is None:
         return None  # gone, locked by another worker, suspended or not due: nothing to run
-    for candidate in _waiting_engine_jobs(woken["priority"], now):
+    for candidate in _waiting_engine_jobs(share, woken["priority"], now):
         if executable_jobs(now).filter(id=candidate).update(**lock) == 1:
             return candidate
     cap = share.max_running()
@@ -377,12 +382,14 @@ def _share_acquire(job_id: str, now: datetime, lock: dict) -> str | None:
     return None
 
 
-def _waiting_engine_jobs(priority: int, now: datetime) -> list[str]:
-    """Executable jobs outside every share with at least this priority, in acquisition order: the
-    engine's own work (service-task continuations, timers) and the small jobs that drive bulk work
-    (a batch's seed and monitor, a webhook delivery). A seed must not wait behind the wake-ups of
-    another batch's chunks, or a batch created later starts only when the first has ended."""
-    waiting = executable_jobs(now).filter(priority__gte=priority).exclude(job_type__in=_shared_types())
+def _waiting_engine_jobs(share: JobShare, priority: int, now: datetime) -> list[str]:
+    """Executable jobs of process instances (service-task continuations) and of the share's leaders
+    (a batch's seed) with at least this priority, in acquisition order. Other jobs of no instance
+    (a batch's monitor, timers of no instance) do not jump ahead."""
+    ahead = Q(process_instance__isnull=False)
+    if share.leaders:
+        ahead |= Q(job_type__in=share.leaders)
+    waiting = executable_jobs(now).filter(ahead, priority__gte=priority)
     return list(waiting.order_by("-priority", "create_time", "id").values_list("id", flat=True)[:ACQUIRE_CANDIDATES])
 
 

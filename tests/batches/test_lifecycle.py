@@ -1,4 +1,6 @@
 """Batch lifecycle in-process: seeding, execution, per-item results, failures, suspension, deletion."""
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -173,6 +175,8 @@ def test_statistics_follow_camunda_arithmetic(create, batch_sizes):
     first, second = Job.objects.filter(job_definition_id=batch.batch_job_definition_id)
     Job.objects.filter(id=second.id).update(retries=0)
     assert stats(batch.id) == (4, 0, 1)  # 2 not created + 2 existing; one without retries
+    # The seed's next run waits: due, it would go first (a wake-up of a chunk runs a waiting seed).
+    Job.objects.filter(job_definition_id=batch.seed_job_definition_id).update(due_date=timezone.now() + timedelta(hours=1))
     job_execute(first.id, owner="test")
     assert stats(batch.id) == (3, 1, 1)
 

@@ -103,6 +103,14 @@ def test_a_seed_job_overtakes_a_batch_job(cap):
     assert locked_by_us(woken, seed) == [False, True]
 
 
+def test_a_monitor_job_does_not_overtake_a_batch_job(cap):
+    # A monitor polls for as long as its batch runs: were it ahead, each wake-up of the batch's
+    # chunks could run it instead, for ever.
+    woken = batch_job(batch_definition(), age=10)
+    job(MONITOR_JOB)  # another batch's monitor, due
+    assert job_acquire(woken.id, owner=OWNER) == woken.id
+
+
 def test_a_process_job_of_lower_priority_does_not_overtake_a_batch_job(cap):
     woken = batch_job(batch_definition(), priority=5)
     process_job(priority=0)
