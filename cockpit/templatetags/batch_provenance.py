@@ -20,7 +20,6 @@ def batch_provenance(context, historic: HistoricBatch) -> dict:
     retries the user may start (the type's create permission and items in that state)."""
     user = context["request"].user
     request = historic.request or {}
-    operation = REGISTRY.get(historic.type)
     return {
         "retry_of": visible(HistoricBatch, user).filter(id=historic.retry_of_id).first() if historic.retry_of_id else None,
         "retry_of_id": historic.retry_of_id,

@@ -7,8 +7,11 @@ from django.core.management.base import BaseCommand, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from engine.demo import CHUNK, ensure_users, load_instances
+from engine.demo import ensure_users, load_instances
 from engine.models import HistoricProcessInstance
+
+
+PROGRESS_FROM = 20_000  # instances: below, the load takes about a second and draws no bar
 
 
 class Command(BaseCommand):
@@ -37,7 +40,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         with Progress(
             TextColumn("loading instances"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=Console(file=self.stderr._out), disable=options["instances"] < 10 * CHUNK or options["no_progress"],
+            console=Console(file=self.stderr._out), disable=options["instances"] < PROGRESS_FROM or options["no_progress"],
         ) as bar:
             task = bar.add_task("instances", total=options["instances"])
             tally = load_instances(options["instances"], progress=lambda n: bar.advance(task, n))
