@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 
 from batches.operations import ENDPOINTS
 from batches.operations.base import BatchOperation
-from batches.operations.wizard import INSTRUCTIONS, MIGRATION_PLAN, VARIABLES, Field, WizardSpec
+from batches.operations.wizard import INSTRUCTIONS, INTEGER, MIGRATION_PLAN, TEXT, VARIABLES, Field, WizardSpec
 from batches.selection import selection_count
 from cockpit.fields import editor_error_key, field_values
 from cockpit.search import instance_count, instances, search_query
@@ -129,17 +129,24 @@ class Draft:
 
     @property
     def shown_errors(self) -> dict[str, str]:
-        """The errors the page shows. Before the form has sent any of the operation's fields (it was
-        just chosen, nothing typed yet), none of theirs: the draft stays invalid until they are filled in.
-        Once it has (a checkbox left unticked sends nothing, so per field would not do), all of them."""
-        if self.op is None or any(p in self.params for f in self.op.fields for p in _params_of(f)):
+        """The errors the page shows: none yet for a value to type that the form has never sent (the
+        operation was just chosen), though the draft stays invalid until it is filled in. Prompts to
+        choose (the version, suspend or activate) show at once: they say what to do first."""
+        if self.op is None:
             return self.errors
-        untouched = {name for f in self.op.fields for name in (f.name, editor_error_key(f))} | {"version"}
+        untouched = set()
+        for f in self.op.fields:
+            if f.kind in TYPED_KINDS and not any(p in self.params for p in _params_of(f)):
+                untouched.update((f.name, editor_error_key(f)))
         return {name: message for name, message in self.errors.items() if name not in untouched}
 
     @property
     def by_ids(self) -> bool:
         return self.params.get("select") == "ids"
+
+
+# Fields whose missing value is typed in (or added row by row), not chosen.
+TYPED_KINDS = (TEXT, INTEGER, INSTRUCTIONS, VARIABLES)
 
 
 def _params_of(field_: Field) -> tuple[str, ...]:

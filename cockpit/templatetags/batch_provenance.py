@@ -16,8 +16,8 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def batch_provenance(context, historic: HistoricBatch) -> dict:
-    """retry_of (visible to the user, else only its id), retried_by, the request as JSON, and which
-    retries the user may start (the type's create permission and items in that state)."""
+    """retry_of (visible to the user, else only its id), retried_by, the request as JSON and the
+    options it was created with (the retry buttons: batch_retries)."""
     user = context["request"].user
     request = historic.request or {}
     return {
