@@ -18,7 +18,9 @@ from batches.progress import progress_sample_record
 from batches.signals import batch_event_on_commit
 from engine.models import Incident, Job, JobDefinition, new_id
 from engine.services.incidents import incidents_remove
-from engine.services.jobs import Failed, Reschedule, job_create, jobs_create_bulk, register_job_handler
+from engine.services.jobs import (
+    Failed, Reschedule, job_create, job_share_should_yield, job_shares_enabled, jobs_create_bulk, register_job_handler,
+)
 from engine.query import format_date, parse_date
 from engine.services.lifecycle import ChunkResult
 
@@ -77,10 +79,15 @@ def run_execution_job(job: Job) -> Failed | Reschedule | None:
     batch = Batch.objects.filter(id=job.handler_configuration["batchId"]).first()
     if batch is None:
         return None
-    if is_paced(batch) or CURSOR in job.handler_configuration:
+    if is_paced(batch):
+        return run_paced_slice(job, batch)
+    config = job.handler_configuration
+    slice_items = _yield_slice_items()
+    if slice_items and (CURSOR in config or config["last"] - config["first"] > slice_items):
+        return run_yielding_slices(job, batch, slice_items)
+    if CURSOR in config:  # stopped part-way while it was paced or yielding
         return run_paced_slice(job, batch)
     started = timezone.now()
-    config = job.handler_configuration
     previous = dict(
         BatchItem.objects.filter(batch_id=batch.id, seq__gte=config["first"], seq__lt=config["last"])
         .exclude(state__in=[BatchItem.SUCCEEDED, BatchItem.SKIPPED])
@@ -99,6 +106,27 @@ def run_execution_job(job: Job) -> Failed | Reschedule | None:
         return Failed(message=message, stacktrace="".join(traceback.format_exception(exc)))
     batch_complete_if_done(batch.id, finishing_job_id=job.id)
     return None
+
+
+def _yield_slice_items() -> int:
+    return int(settings.BATCH.get("YIELD_SLICE_ITEMS", 0) or 0) if job_shares_enabled() else 0
+
+
+def run_yielding_slices(job: Job, batch: Batch, slice_items: int) -> Failed | Reschedule | None:
+    """Work the job's range slice by slice in this transaction, stopping after any slice when a
+    process job (or another batch's seed) waits: the job is rescheduled at once with its cursor, the
+    transaction commits, and the worker runs the waiting job (engine.services.jobs, fair shares).
+    At the end of the range it fails or completes like a paced job (_work_slice)."""
+    config = dict(job.handler_configuration)
+    config.pop(RESERVED_AT, None)
+    config.pop(RESERVED_ITEMS, None)
+    cursor = config.get(CURSOR, config["first"])
+    end = min(config["last"], batch.total_items)
+    while True:
+        outcome = _work_slice(job, batch, config, cursor, end, slice_items, timezone.now())
+        if not isinstance(outcome, Reschedule) or job_share_should_yield(job):
+            return outcome
+        cursor = config[CURSOR]
 
 
 # --- paced execution jobs (batches.pacing) --------------------------------------------------------

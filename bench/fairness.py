@@ -14,7 +14,9 @@ A process job's latency is due → done: from its creation log row (it is due at
 success log row, both written by the engine. Jobs not done when the phase ends (+10 s) are "late".
 Configurations (the workers' environment):
   off   JOB_FAIR_SHARES=false: batch jobs taken first come, first served, like before fair shares
-  yield the default: batch jobs yield to waiting process jobs and batches take turns, no cap
+  whole as yield, but each execution job works its whole range at once (BATCH_YIELD_SLICE_ITEMS=0)
+  yield the default: batch jobs yield to waiting process jobs (at their wake-up and between slices
+        of BATCH_YIELD_SLICE_ITEMS items inside a job) and batches take turns, no cap
   cap1  as yield, and BATCH_MAX_RUNNING_JOBS=1: one of the two workers stays free for process jobs
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from common import ROOT, Servers, base_env, prepare, table  # noqa: E402
 
 CONFIGS = {
     "off": {"JOB_FAIR_SHARES": "false"},
+    "whole": {"JOB_FAIR_SHARES": "true", "BATCH_MAX_RUNNING_JOBS": "0", "BATCH_YIELD_SLICE_ITEMS": "0"},
     "yield": {"JOB_FAIR_SHARES": "true", "BATCH_MAX_RUNNING_JOBS": "0"},
     "cap1": {"JOB_FAIR_SHARES": "true", "BATCH_MAX_RUNNING_JOBS": "1"},
 }

@@ -349,6 +349,11 @@ def _shared_types() -> tuple[str, ...]:
     return tuple(JOB_SHARES) if JOB_SHARES and settings.ENGINE.get("FAIR_SHARES", True) else ()
 
 
+def job_shares_enabled() -> bool:
+    """Whether the fair-share rules apply (JOB_FAIR_SHARES, on by default)."""
+    return bool(_shared_types())
+
+
 def _share_types(share: JobShare) -> tuple[str, ...]:
     return tuple(job_type for job_type, s in JOB_SHARES.items() if s.name == share.name)
 
@@ -386,11 +391,25 @@ def _waiting_engine_jobs(share: JobShare, priority: int, now: datetime) -> list[
     """Executable jobs of process instances (service-task continuations) and of the share's leaders
     (a batch's seed) with at least this priority, in acquisition order. Other jobs of no instance
     (a batch's monitor, timers of no instance) do not jump ahead."""
+    waiting = _engine_jobs_ahead(share, priority, now)
+    return list(waiting.order_by("-priority", "create_time", "id").values_list("id", flat=True)[:ACQUIRE_CANDIDATES])
+
+
+def _engine_jobs_ahead(share: JobShare, priority: int, now: datetime) -> QuerySet:
     ahead = Q(process_instance__isnull=False)
     if share.leaders:
         ahead |= Q(job_type__in=share.leaders)
-    waiting = executable_jobs(now).filter(ahead, priority__gte=priority)
-    return list(waiting.order_by("-priority", "create_time", "id").values_list("id", flat=True)[:ACQUIRE_CANDIDATES])
+    return executable_jobs(now).filter(ahead, priority__gte=priority)
+
+
+def job_share_should_yield(job: Job) -> bool:
+    """Whether a running job of a share should stop at its next slice: a job that goes before the
+    share's (_waiting_engine_jobs) waits. Its handler then ends the transaction and reschedules
+    itself (due now), so the worker runs the waiting job; the job goes on from its cursor later."""
+    share = JOB_SHARES.get(job.job_type)
+    if share is None or not job_shares_enabled():
+        return False
+    return _engine_jobs_ahead(share, job.priority, timezone.now()).exists()
 
 
 def _running_by_tenant(share: JobShare, now: datetime, *, excluding: str | None = None) -> dict[str | None, int]:
