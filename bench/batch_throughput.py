@@ -1,11 +1,12 @@
 """End-to-end batch throughput through REST + a real qcluster, against the set-based SQL limit.
 
 Usage: python bench/batch_throughput.py --db sqlite|postgres [--instances 1000,10000,100000]
-       [--ops cancel,suspend,retries,migrate,restart,delete-history,set-variables,removal-time,external-task-retries]
+       [--ops cancel,suspend,retries,migrate,restart,modify,delete-history,set-variables,removal-time,external-task-retries]
 
 migrate moves every running instance of the demo's invoice version 2 to version 3 (the generated
 plan plus the renamed and removed user tasks mapped by hand); restart restarts every finished
-instance of invoice version 2 before its first user task.
+instance of invoice version 2 before its first user task; modify moves every instance of invoice
+version 2 waiting in approveInvoice to secondApproval (cancel + startBeforeActivity).
 """
 from __future__ import annotations
 
@@ -44,12 +45,24 @@ def restart(servers: Servers) -> tuple[str, dict]:
     }
 
 
+def modification(servers: Servers) -> tuple[str, dict]:
+    """Every instance of invoice v2 waiting in its first approval moves on to the second approval."""
+    source = invoice(servers, 2)
+    return "modification/executeAsync", {
+        "processDefinitionId": source,
+        "instructions": [{"type": "cancel", "activityId": "approveInvoice"},
+                         {"type": "startBeforeActivity", "activityId": "secondApproval"}],
+        "processInstanceQuery": {"processDefinitionId": source, "activityIdIn": ["approveInvoice"]},
+    }
+
+
 PAYLOADS = {
     "cancel": lambda servers: ("process-instance/delete", {"processInstanceQuery": {}, "deleteReason": "bench"}),
     "suspend": lambda servers: ("process-instance/suspended-async", {"processInstanceQuery": {}, "suspended": True}),
     "retries": lambda servers: ("job/retries", {"jobQuery": {}, "retries": 5, "dueDate": "2099-01-01T00:00:00.000+0000"}),
     "migrate": migration,
     "restart": restart,
+    "modify": modification,
     "delete-history": lambda servers: ("history/process-instance/delete", {
         "historicProcessInstanceQuery": {"finished": True}, "deleteReason": "bench"}),
     "set-variables": lambda servers: ("process-instance/variables-async", {

@@ -166,6 +166,35 @@ def restart() -> int:
     return HistoricProcessInstance.objects.filter(restarted_process_instance_id__isnull=False).count()
 
 
+def modify() -> int:
+    """The modification batch's change (cancel approveInvoice, startBeforeActivity secondApproval)
+    for every waiting instance of invoice v2 at once: the old token's history closed as canceled, a
+    new token and its history inserted by INSERT … SELECT (new ids derived from the old ones), the
+    old tokens deleted: four statements."""
+    source = invoice(2)
+    node = source.activity("secondApproval")
+    now = timezone.now()
+    q = connection.ops.quote_name
+    waiting = ActivityInstance.objects.filter(process_instance__process_definition=source, activity_id="approveInvoice")
+    count = waiting.count()
+    tokens = f"FROM {q('engine_activityinstance')} t JOIN {q('engine_processinstance')} p ON p.id = t.process_instance_id " \
+             "WHERE p.process_definition_id = %s AND t.activity_id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {q('engine_historicactivityinstance')} (id, activity_id, activity_name, activity_type, "
+            "process_definition_id, process_instance_id, start_time, canceled, tenant_id) "
+            f"SELECT t.id || '-m', %s, %s, %s, %s, t.process_instance_id, %s, %s, p.tenant_id {tokens}",
+            ["secondApproval", node["name"], node["type"], source.id, now, False, source.id, "approveInvoice"])
+        cursor.execute(
+            f"INSERT INTO {q('engine_activityinstance')} (id, process_instance_id, activity_id, activity_type, activity_name, start_time) "
+            f"SELECT t.id || '-m', t.process_instance_id, %s, %s, %s, %s {tokens}",
+            ["secondApproval", node["type"], node["name"], now, source.id, "approveInvoice"])
+    ids = set(waiting.values_list("id", flat=True))
+    close_open_activities(HistoricActivityInstance.objects.filter(id__in_ids=ids), now, canceled=True)
+    waiting._raw_delete(connection.alias)
+    return count
+
+
 def delete_history() -> int:
     """Every finished instance's history deleted by the statements of historic_instances_delete
     (plain DELETEs by id list), minus its row locks and per-item results."""
@@ -203,7 +232,7 @@ SET_VARIABLES = {"benchChecked": {"value": True, "type": "Boolean"}, "benchNote"
 REMOVAL_TIME = timezone.now().replace(year=2099, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 OPERATIONS = {
-    "cancel": cancel, "suspend": suspend, "retries": retries, "migrate": migrate, "restart": restart,
+    "cancel": cancel, "suspend": suspend, "retries": retries, "migrate": migrate, "restart": restart, "modify": modify,
     "delete-history": delete_history, "set-variables": set_variables, "removal-time": removal_time,
     "external-task-retries": external_task_retries,
 }
