@@ -27,7 +27,7 @@ from engine.models import (  # noqa: E402
     ProcessInstance,
     VariableInstance,
 )
-from engine.models import ExternalTask  # noqa: E402
+from engine.models import EventSubscription, ExternalTask  # noqa: E402
 from engine.services.jobs import jobs_log_deletions  # noqa: E402
 from engine.services.lifecycle import historic_rows_delete  # noqa: E402
 from engine.services.removal_time import instances_removal_time_set  # noqa: E402
@@ -52,7 +52,7 @@ def cancel() -> int:
     HistoricIncident.objects.filter(id__in=Incident.objects.filter(process_instance__isnull=False).values("id")).update(
         state="deleted", end_time=when
     )
-    for model in (Incident, Job, ActivityInstance, VariableInstance):
+    for model in (Incident, Job, ExternalTask, EventSubscription, ActivityInstance, VariableInstance):
         model.objects.filter(process_instance__isnull=False)._raw_delete(connection.alias)
     HistoricProcessInstance.objects.filter(id__in=running).update(
         state="EXTERNALLY_TERMINATED", end_time=when, duration_in_millis=MillisBetween(F("start_time"), when), delete_reason="bench"
