@@ -46,13 +46,14 @@ def restart(servers: Servers) -> tuple[str, dict]:
 
 
 def modification(servers: Servers) -> tuple[str, dict]:
-    """Every instance of invoice v2 waiting in its first approval moves on to the second approval."""
+    """Every active instance of invoice v2 waiting in its first approval moves on to the second
+    approval (a suspended instance cannot be modified: its item would fail)."""
     source = invoice(servers, 2)
     return "modification/executeAsync", {
         "processDefinitionId": source,
         "instructions": [{"type": "cancel", "activityId": "approveInvoice"},
                          {"type": "startBeforeActivity", "activityId": "secondApproval"}],
-        "processInstanceQuery": {"processDefinitionId": source, "activityIdIn": ["approveInvoice"]},
+        "processInstanceQuery": {"processDefinitionId": source, "activityIdIn": ["approveInvoice"], "active": True},
     }
 
 
@@ -88,6 +89,10 @@ def run_batch(env: dict, op: str, workers: int) -> dict:
             historic = servers.get(f"/engine-rest/history/batch/{batch['id']}")
             if historic["endTime"]:
                 break
+            done = historic["itemsSucceeded"] + historic["itemsFailed"] + historic["itemsSkipped"]
+            if historic["itemsFailed"] and done == historic["totalItems"] and not _retrying(servers, batch):
+                historic["finalState"] = "failed jobs"  # a batch with failed jobs stays until they are handled
+                break
             time.sleep(0.05)
         total = time.perf_counter() - started
         time.sleep(1)  # the last task writes its count after its transaction commits
@@ -104,6 +109,12 @@ def run_batch(env: dict, op: str, workers: int) -> dict:
         "worker_mb": rss.peak["worker"],
         "jobs": historic["totalJobs"],
     }
+
+
+def _retrying(servers: Servers, batch: dict) -> bool:
+    """Whether an execution job of the batch will still run (retries left)."""
+    jobs = servers.get(f"/engine-rest/job?jobDefinitionId={batch['batchJobDefinitionId']}")
+    return any(job["retries"] > 0 for job in jobs)
 
 
 def limit(env: dict, op: str) -> float:

@@ -168,17 +168,18 @@ def restart() -> int:
 
 def modify() -> int:
     """The modification batch's change (cancel approveInvoice, startBeforeActivity secondApproval)
-    for every waiting instance of invoice v2 at once: the old token's history closed as canceled, a
+    for every active waiting instance of invoice v2 at once: the old token's history closed as canceled, a
     new token and its history inserted by INSERT … SELECT (new ids derived from the old ones), the
     old tokens deleted: four statements."""
     source = invoice(2)
     node = source.activity("secondApproval")
     now = timezone.now()
     q = connection.ops.quote_name
-    waiting = ActivityInstance.objects.filter(process_instance__process_definition=source, activity_id="approveInvoice")
+    waiting = ActivityInstance.objects.filter(
+        process_instance__process_definition=source, process_instance__suspended=False, activity_id="approveInvoice")
     count = waiting.count()
     tokens = f"FROM {q('engine_activityinstance')} t JOIN {q('engine_processinstance')} p ON p.id = t.process_instance_id " \
-             "WHERE p.process_definition_id = %s AND t.activity_id = %s"
+             "WHERE p.process_definition_id = %s AND t.activity_id = %s AND NOT p.suspended"
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {q('engine_historicactivityinstance')} (id, activity_id, activity_name, activity_type, "
