@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import traceback
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -116,17 +117,38 @@ def run_yielding_slices(job: Job, batch: Batch, slice_items: int) -> Failed | Re
     """Work the job's range slice by slice in this transaction, stopping after any slice when a
     process job (or another batch's seed) waits: the job is rescheduled at once with its cursor, the
     transaction commits, and the worker runs the waiting job (engine.services.jobs, fair shares).
-    At the end of the range it fails or completes like a paced job (_work_slice)."""
+
+    The historic counters and the execution start are written once, at the end, as a whole job
+    writes them: they lock the batch (_lock_batch), and held from the first slice on, that lock
+    would make the other workers' jobs of the batch wait for this one's commit.
+    """
     config = dict(job.handler_configuration)
     config.pop(RESERVED_AT, None)
     config.pop(RESERVED_ITEMS, None)
     cursor = config.get(CURSOR, config["first"])
     end = min(config["last"], batch.total_items)
-    while True:
-        outcome = _work_slice(job, batch, config, cursor, end, slice_items, timezone.now())
-        if not isinstance(outcome, Reschedule) or job_share_should_yield(job):
-            return outcome
-        cursor = config[CURSOR]
+    started, failures, more = timezone.now(), [], False
+    moves: dict[str, int] = {}
+    deferred = _DEFERRED_MOVES.set(moves)
+    try:
+        while True:
+            chunk, more = _next_slice(batch.id, cursor, end, slice_items)
+            previous = {target: state for _, target, state in chunk}
+            failures += _run_items(operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous)
+            if not more:
+                break
+            cursor = chunk[-1][0] + 1
+            if job_share_should_yield(job):
+                break
+    finally:
+        _DEFERRED_MOVES.reset(deferred)
+    _apply_moves(batch.id, moves)
+    _mark_execution_started(batch.id, started)
+    if more:
+        config[CURSOR] = cursor
+        _save_config(job, config)
+        return Reschedule(due_date=timezone.now())
+    return _range_ended(job, batch, config, end, failures)
 
 
 # --- paced execution jobs (batches.pacing) --------------------------------------------------------
@@ -168,14 +190,19 @@ def run_paced_slice(job: Job, batch: Batch) -> Failed | Reschedule | None:
     return _work_slice(job, batch, config, cursor, end, max(size, 1), now)
 
 
-def _work_slice(job: Job, batch: Batch, config: dict, cursor: int, end: int, size: int, started) -> Failed | Reschedule | None:
+def _next_slice(batch_id: str, cursor: int, end: int, size: int) -> tuple[list[tuple], bool]:
+    """The next size unfinished items (seq, target, state) of [cursor, end), and whether more follow."""
     rows = list(
-        BatchItem.objects.filter(batch_id=batch.id, seq__gte=cursor, seq__lt=end)
+        BatchItem.objects.filter(batch_id=batch_id, seq__gte=cursor, seq__lt=end)
         .exclude(state__in=[BatchItem.SUCCEEDED, BatchItem.SKIPPED])
         .order_by("seq")
         .values_list("seq", "target_id", "state")[: size + 1]
     )
-    chunk, more = rows[:size], len(rows) > size
+    return rows[:size], len(rows) > size
+
+
+def _work_slice(job: Job, batch: Batch, config: dict, cursor: int, end: int, size: int, started) -> Failed | Reschedule | None:
+    chunk, more = _next_slice(batch.id, cursor, end, size)
     previous = {target: state for _, target, state in chunk}
     failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous)
     _mark_execution_started(batch.id, started)
@@ -188,6 +215,12 @@ def _work_slice(job: Job, batch: Batch, config: dict, cursor: int, end: int, siz
             config.update({RESERVED_AT: format_date(due), RESERVED_ITEMS: items})
         _save_config(job, config)
         return Reschedule(due_date=due)
+    return _range_ended(job, batch, config, end, failures)
+
+
+def _range_ended(job: Job, batch: Batch, config: dict, end: int, failures: list) -> Failed | None:
+    """The job's range is worked: fail the job if items of it failed (a retry retries only those),
+    else see whether the batch is done."""
     config.pop(CURSOR, None)
     _save_config(job, config)
     failed = BatchItem.objects.filter(batch_id=batch.id, seq__gte=config["first"], seq__lt=end, state=BatchItem.FAILED)
@@ -290,11 +323,24 @@ def _count_moves(batch_id: str, previous: dict, targets, new_state: str) -> None
             moves[old] = moves.get(old, 0) - 1
             moves[new_state] = moves.get(new_state, 0) + 1
         previous[target] = new_state
+    deferred = _DEFERRED_MOVES.get()
+    if deferred is not None:  # a job working slices writes them once, at its end (run_yielding_slices)
+        for state, n in moves.items():
+            deferred[state] = deferred.get(state, 0) + n
+        return
+    _apply_moves(batch_id, moves)
+
+
+def _apply_moves(batch_id: str, moves: dict[str, int]) -> None:
     changes = {COUNTERS[state]: F(COUNTERS[state]) + n for state, n in moves.items() if n}
     if changes:
         _lock_batch(batch_id)
         HistoricBatch.objects.filter(id=batch_id).update(**changes)
         progress_sample_record(batch_id)  # at most one per second and batch: the details page's chart
+
+
+# While a job works its range in slices: the counter moves, written once at its end.
+_DEFERRED_MOVES: ContextVar[dict[str, int] | None] = ContextVar("deferred_counter_moves", default=None)
 
 
 class ItemFailed(Exception):

@@ -33,6 +33,8 @@ def test_a_long_range_stops_after_a_slice_when_a_process_job_waits(long_job):
     waiting = process_job()
     outcome = run_execution_job(job)
     assert isinstance(outcome, Reschedule) and done(batch) == 5
+    # The counters of the slices worked are written once, when the job stops (not per slice).
+    assert HistoricBatch.objects.get(id=batch.id).items_succeeded == 5
     job.refresh_from_db()
     assert job.handler_configuration[CURSOR] == job.handler_configuration["first"] + 5
     Job.objects.filter(id=waiting.id).delete()  # the worker ran it
@@ -45,6 +47,8 @@ def test_without_a_waiting_process_job_the_whole_range_runs_at_once(long_job):
     batch, job = long_job
     assert run_execution_job(job) is None
     assert done(batch) == 12
+    historic = HistoricBatch.objects.get(id=batch.id)
+    assert (historic.items_succeeded, historic.final_state) == (12, "completed")
 
 
 def test_with_fair_shares_off_the_range_runs_at_once_even_if_a_process_job_waits(long_job, settings):
