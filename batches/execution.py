@@ -117,6 +117,7 @@ def run_yielding_slices(job: Job, batch: Batch, slice_items: int) -> Failed | Re
     """Work the job's range slice by slice in this transaction, stopping after any slice when a
     process job (or another batch's seed) waits: the job is rescheduled at once with its cursor, the
     transaction commits, and the worker runs the waiting job (engine.services.jobs, fair shares).
+    Slices start at slice_items and double while nobody waits.
 
     The historic counters and the execution start are written once, at the end, as a whole job
     writes them: they lock the batch (_lock_batch), and held from the first slice on, that lock
@@ -130,9 +131,10 @@ def run_yielding_slices(job: Job, batch: Batch, slice_items: int) -> Failed | Re
     started, failures, more = timezone.now(), [], False
     moves: dict[str, int] = {}
     deferred = _DEFERRED_MOVES.set(moves)
+    size = slice_items
     try:
         while True:
-            chunk, more = _next_slice(batch.id, cursor, end, slice_items)
+            chunk, more = _next_slice(batch.id, cursor, end, size)
             previous = {target: state for _, target, state in chunk}
             failures += _run_items(operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous)
             if not more:
@@ -140,6 +142,10 @@ def run_yielding_slices(job: Job, batch: Batch, slice_items: int) -> Failed | Re
             cursor = chunk[-1][0] + 1
             if job_share_should_yield(job):
                 break
+            # Nobody waited: the next slice is twice as long. Each slice costs the operation's
+            # statements once more, so with no process jobs about a job takes a few slices, not
+            # range / slice_items of them; under process load it yields after the first.
+            size *= 2
     finally:
         _DEFERRED_MOVES.reset(deferred)
     _apply_moves(batch.id, moves)
