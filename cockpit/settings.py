@@ -325,8 +325,9 @@ BATCH = {
 # rate per slice (at least one item), reserving each slice on the batch's shared timeline.
 BATCH["PACING_SLICE_SECONDS"] = float(os.environ.get("BATCH_PACING_SLICE_SECONDS") or 1.0)
 # Fair shares (engine.services.jobs): an execution job whose range is longer works it in slices of this
-# many items and, between slices, gives its worker to a process job (or another batch's seed) that
-# waits, continuing later from where it stopped. 0: each job works its whole range at once.
+# many items (doubling while nobody waits) and, between slices, gives its worker to a process job (or
+# another batch's seed) that waits, continuing later from where it stopped. 0: each job works its
+# whole range at once.
 BATCH["YIELD_SLICE_ITEMS"] = env_int("BATCH_YIELD_SLICE_ITEMS", 500)
 
 # History removal time and cleanup, Camunda's engine settings under their names (README "Removal time and
