@@ -123,18 +123,22 @@ def run_query(spec: QuerySpec, model: type[Model], user, value: Mapping) -> Quer
     return query(spec, model, user, value, from_body=True, in_batch=True).order_by()
 
 
+def selection_of(data: dict, user, ids_name: str, *queries: tuple[str, QuerySpec, type[Model]]) -> Selection:
+    """The payload's explicit ids (data[ids_name], kept even if unknown) ∪ what each given query
+    (payload name, query spec, model) finds; a query the payload does not carry adds nothing."""
+    sources = [run_query(spec, model, user, data[name]) for name, spec, model in queries if data.get(name) is not None]
+    return Selection(ids=data.get(ids_name) or [], sources=sources)
+
+
+INSTANCE_QUERY = ("processInstanceQuery", PROCESS_INSTANCE, ProcessInstance)
+HISTORIC_INSTANCE_QUERY = ("historicProcessInstanceQuery", HISTORIC_PROCESS_INSTANCE, HistoricProcessInstance)
+
+
 def instance_selection(data: dict, user) -> Selection:
     """processInstanceIds ∪ processInstanceQuery ∪ historicProcessInstanceQuery, as process instance ids
     (a historic instance's id is its process instance's id). A payload without one of them (its
     serializer has no such field) simply adds nothing."""
-    sources = []
-    if data.get("processInstanceQuery") is not None:
-        sources.append(run_query(PROCESS_INSTANCE, ProcessInstance, user, data["processInstanceQuery"]))
-    if data.get("historicProcessInstanceQuery") is not None:
-        sources.append(
-            run_query(HISTORIC_PROCESS_INSTANCE, HistoricProcessInstance, user, data["historicProcessInstanceQuery"])
-        )
-    return Selection(ids=data.get("processInstanceIds") or [], sources=sources)
+    return selection_of(data, user, "processInstanceIds", INSTANCE_QUERY, HISTORIC_INSTANCE_QUERY)
 
 
 class BatchOperation:

@@ -9,8 +9,9 @@ from batches.operations.base import (
     definition_refs,
     id_list,
     ineligible,
+    HISTORIC_INSTANCE_QUERY,
     query_field,
-    run_query,
+    selection_of,
 )
 from batches.operations.wizard import CHECKBOX, INSTRUCTIONS, Field, WizardSpec, flags
 from engine.errors import BadUserRequest
@@ -87,12 +88,7 @@ class InstanceRestart(BatchOperation):
         return data
 
     def selection(self, data: dict, user) -> Selection:
-        sources = []
-        if data.get("historicProcessInstanceQuery") is not None:
-            sources.append(
-                run_query(HISTORIC_PROCESS_INSTANCE, HistoricProcessInstance, user, data["historicProcessInstanceQuery"])
-            )
-        return Selection(ids=data.get("processInstanceIds") or [], sources=sources)
+        return selection_of(data, user, "processInstanceIds", HISTORIC_INSTANCE_QUERY)
 
     def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
         history = visible(HistoricProcessInstance, user).filter(pk__in=targets)

@@ -28,7 +28,8 @@ from rest_framework import serializers
 
 from batches.models import Batch, BatchItem, BatchProgressSample, HistoricBatch, WebhookDelivery
 from batches.operations.base import (
-    BatchOperation, Selection, check_query, id_list, ineligible, query_field, run_query,
+    HISTORIC_INSTANCE_QUERY, BatchOperation, Selection, check_query, id_list, ineligible, query_field, run_query,
+    selection_of,
 )
 from batches.selectors import HISTORIC_BATCH
 from batches.operations.wizard import CHECKBOX, DATETIME, Field, WizardSpec
@@ -161,10 +162,7 @@ class ProcessSetRemovalTime(BatchOperation):
         return data
 
     def selection(self, data: dict, user) -> Selection:
-        sources = []
-        if data.get("historicProcessInstanceQuery") is not None:
-            sources.append(run_query(HISTORIC_PROCESS_INSTANCE, HistoricProcessInstance, user, data["historicProcessInstanceQuery"]))
-        return Selection(ids=data.get("historicProcessInstanceIds") or [], sources=sources)
+        return selection_of(data, user, "historicProcessInstanceIds", HISTORIC_INSTANCE_QUERY)
 
     def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
         return ineligible(targets.count() - visible(HistoricProcessInstance, user).filter(pk__in=targets).count(), NO_HISTORY)

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from batches.operations.base import (
     BatchOperation, HistoricQueryOnly, InstanceQueries, Selection, check_query, id_list, ineligible, query_field, run_query,
+    selection_of,
 )
 from batches.operations.wizard import DATETIME, INTEGER, Field, WizardSpec
 from engine.errors import EngineRefusal
@@ -66,10 +67,7 @@ class SetJobRetries(BatchOperation):
     empty_message = "jobIds is empty"
 
     def selection(self, data: dict, user) -> Selection:
-        sources = []
-        if data.get("jobQuery") is not None:
-            sources.append(run_query(JOB, Job, user, data["jobQuery"]))
-        return Selection(ids=data.get("jobIds") or [], sources=sources)
+        return selection_of(data, user, "jobIds", ("jobQuery", JOB, Job))
 
     def eligibility(self, data: dict, targets: QuerySet, user) -> list[tuple[str, int]]:
         # jobs_set_retries skips jobs that are gone; it sets the retries of suspended jobs too.
