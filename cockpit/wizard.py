@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 
 from batches.operations import ENDPOINTS
 from batches.operations.base import BatchOperation
-from batches.operations.wizard import INSTRUCTIONS, INTEGER, MIGRATION_PLAN, TEXT, VARIABLES, Field, WizardSpec
+from batches.operations.wizard import INSTRUCTIONS, INTEGER, TEXT, VARIABLES, Field, WizardSpec
 from batches.selection import selection_count
 from cockpit.fields import editor_error_key, field_values
 from cockpit.search import instance_count, instances, search_query
@@ -151,9 +151,7 @@ TYPED_KINDS = (TEXT, INTEGER, INSTRUCTIONS, VARIABLES)
 
 def _params_of(field_: Field) -> tuple[str, ...]:
     """The URL parameters a field's inputs send (the composite editors send several)."""
-    return {INSTRUCTIONS: ("ins_type",), MIGRATION_PLAN: ("target",), VARIABLES: (f"{field_.name}_name",)}.get(
-        field_.kind, (field_.name,)
-    )
+    return {INSTRUCTIONS: ("ins_type",), VARIABLES: (f"{field_.name}_name",)}.get(field_.kind, (field_.name,))
 
 
 def build_draft(params: QueryDict, user) -> Draft:

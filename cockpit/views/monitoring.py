@@ -186,7 +186,8 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
         "items_are_instances": _targets_instances(historic.type),
         "user_name": user_names([historic.create_user_id]).get(historic.create_user_id, ""),
         "query_string": request.GET.urlencode(),
-        "deliveries_live": batch is not None
+        # Read only where the delivery log renders (not on the 2 s refresh of the live part).
+        "deliveries_live": lambda: batch is not None
         or WebhookDelivery.objects.filter(batch_id=historic.id, state=WebhookDelivery.PENDING).exists(),
     }
     return render(request, _detail_template(request), context)
