@@ -20,9 +20,14 @@ from engine.locking import instances_lock
 from engine.models import ProcessDefinition, ProcessInstance
 from engine.selectors import visible
 from engine.services.lifecycle import NOT_RUNNING, ChunkResult
-from engine.services.modification import INSTRUCTION_TYPES, instance_modify, validate_instructions
+from engine.services.modification import (
+    INSTRUCTION_TYPES,
+    OTHER_DEFINITION,
+    instance_modify,
+    instances_modify,
+    validate_instructions,
+)
 
-OTHER_DEFINITION = "instance belongs to another process definition"
 SUSPENDED_WILL_FAIL = ("is suspended and will fail", "are suspended and will fail")
 OTHER_VERSION = ("belongs to another version and will be skipped", "belong to another version and will be skipped")
 
@@ -63,7 +68,6 @@ class InstanceModification(BatchOperation):
     serializer_class = ModificationSerializer
     target_model = ProcessInstance
     empty_message = "Process instance ids is empty"
-    invocations_per_job = 200  # walks each instance's tokens one at a time
     wizard = WizardSpec(
         key="modify",
         title="Modify process instances",
@@ -118,11 +122,19 @@ class InstanceModification(BatchOperation):
         return definition_refs(data["definition"])
 
     def apply(self, ids, configuration):
-        """One instance at a time: modification walks each instance's tokens.
+        """Set-based (engine.services.modification.instances_modify): the chunk's instances are
+        locked at once in id order (engine.locking), walk the instructions in memory, and their
+        rows change with a few statements per table.
 
-        The chunk's instances are locked first, all at once in id order (engine.locking), so two
-        chunks that share instances queue instead of deadlocking.
+        The single-instance form (modification-async) takes the full instruction set (variables,
+        activity instance ids), which instance_modify applies to its one instance.
         """
+        if configuration.get("many", True):
+            return instances_modify(
+                definition_id=configuration["processDefinitionId"],
+                instance_ids=list(ids),
+                instructions=configuration["instructions"],
+            )
         result = ChunkResult()
         running = instances_lock(ids)
         for instance_id in ids:
@@ -139,9 +151,6 @@ class InstanceModification(BatchOperation):
                         annotation=configuration.get("annotation"),
                         expected_definition_id=configuration["processDefinitionId"],
                         log_operation=False,  # the batch's creation wrote the one entry, with the user
-                        # A batch of many instances takes Camunda's many-instance instructions; the
-                        # single-instance form (modification-async) takes the full instruction set.
-                        many=configuration.get("many", True),
                     )
                 result.changed.append(instance_id)
             except NotFound:

@@ -112,6 +112,14 @@ class RecordedOperation(Operation):
         return not self.live
 
 
+def job_definitions_of(definition: ProcessDefinition) -> dict[str, JobDefinition]:
+    """{activity id: its async-continuation job definition}: what a recorded walk's jobs belong to."""
+    return {
+        jd.activity_id: jd
+        for jd in JobDefinition.objects.filter(process_definition=definition, job_type=ASYNC_CONTINUATION)
+    }
+
+
 class BulkStart:
     """New instances of one definition, each placed by the same start instructions."""
 
@@ -120,10 +128,7 @@ class BulkStart:
         self.now = now
         self.rows = NewRows()
         self.updates: list[HistoricVariableUpdate] = []
-        self.job_definitions = {
-            jd.activity_id: jd
-            for jd in JobDefinition.objects.filter(process_definition=definition, job_type=ASYNC_CONTINUATION)
-        }
+        self.job_definitions = job_definitions_of(definition)
 
     def add(self, *, business_key: str | None, variables: dict, instructions: list[dict], user_id: str | None = None,
             restarted_from: str | None = None) -> ProcessInstance:

@@ -75,27 +75,38 @@ def instances_delete(*, instance_ids: list[str], delete_reason: str | None) -> C
         if not existing:
             return result
         close_open_activities(HistoricActivityInstance.objects.filter(process_instance_id__in_ids=existing), now, canceled=True)
-        jobs_log_deletions(Job.objects.filter(process_instance_id__in_ids=existing))
-        incidents_remove(Incident.objects.filter(process_instance_id__in_ids=existing), resolved=False)
-        # Children first, then the instances: plain DELETEs, no cascade collection in Python.
-        for rows in (
-            Job.objects.filter(process_instance_id__in_ids=existing),
-            ExternalTask.objects.filter(process_instance_id__in_ids=existing),
-            EventSubscription.objects.filter(process_instance_id__in_ids=existing),
-            ActivityInstance.objects.filter(process_instance_id__in_ids=existing),
-            VariableInstance.objects.filter(process_instance_id__in_ids=existing),
-            ProcessInstance.objects.filter(id__in_ids=existing),
-        ):
-            rows._raw_delete(rows.db)
-        when = Value(now, output_field=DateTimeField())
-        HistoricProcessInstance.objects.filter(id__in_ids=existing).update(
-            state=HistoricProcessInstance.EXTERNALLY_TERMINATED,
-            end_time=when,
-            duration_in_millis=MillisBetween(F("start_time"), when),
-            delete_reason=delete_reason,
+        instances_end(
+            existing, now, state=HistoricProcessInstance.EXTERNALLY_TERMINATED, delete_reason=delete_reason
         )
-        instances_ended(existing, now)  # their history's removal time, a few UPDATEs for the chunk
     return result
+
+
+def instances_end(ids: set[str], now, *, state: str, delete_reason: str | None, definition_id: str | None = None) -> None:
+    """End locked running instances set-based: their runtime rows go, their history ends in state.
+
+    Their open activity history is the caller's (a cancellation closes it as canceled; a
+    modification has closed it token by token already).
+    """
+    jobs_log_deletions(Job.objects.filter(process_instance_id__in_ids=ids))
+    incidents_remove(Incident.objects.filter(process_instance_id__in_ids=ids), resolved=False)
+    # Children first, then the instances: plain DELETEs, no cascade collection in Python.
+    for rows in (
+        Job.objects.filter(process_instance_id__in_ids=ids),
+        ExternalTask.objects.filter(process_instance_id__in_ids=ids),
+        EventSubscription.objects.filter(process_instance_id__in_ids=ids),
+        ActivityInstance.objects.filter(process_instance_id__in_ids=ids),
+        VariableInstance.objects.filter(process_instance_id__in_ids=ids),
+        ProcessInstance.objects.filter(id__in_ids=ids),
+    ):
+        rows._raw_delete(rows.db)
+    when = Value(now, output_field=DateTimeField())
+    HistoricProcessInstance.objects.filter(id__in_ids=ids).update(
+        state=state,
+        end_time=when,
+        duration_in_millis=MillisBetween(F("start_time"), when),
+        delete_reason=delete_reason,
+    )
+    instances_ended(ids, now, definition_id=definition_id)  # their history's removal time, a few UPDATEs
 
 
 def historic_instances_delete(*, instance_ids: list[str]) -> ChunkResult:

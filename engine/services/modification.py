@@ -1,15 +1,31 @@
 """Process instance modification: cancel, startBeforeActivity, startAfterActivity, startTransition."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
+from engine.bulk import rows_insert
 from engine.errors import BadUserRequest, NotFound
-from engine.locking import instance_lock
-from engine.models import ActivityInstance, ProcessDefinition
+from engine.locking import instance_lock, instances_lock
+from engine.models import (
+    ActivityInstance,
+    EventSubscription,
+    ExternalTask,
+    HistoricActivityInstance,
+    HistoricProcessInstance,
+    Job,
+    ProcessDefinition,
+    ProcessInstance,
+)
+from engine.services.instantiation import NewRows, RecordedOperation, job_definitions_of
+from engine.services.jobs import jobs_create_bulk, jobs_log_bulk
+from engine.services.lifecycle import NOT_RUNNING, ChunkResult, instances_end
 from engine.services.oplog import operation_log_write
-from engine.services.runtime import Operation
-from engine.services.variables import variables_set
+from engine.services.runtime import Operation, tokens_remove
+from engine.services.variables import variables_of_many, variables_set
 from engine.variables import parse_typed_variables
 
 INSTRUCTION_TYPES = ("cancel", "startBeforeActivity", "startAfterActivity", "startTransition")
@@ -21,6 +37,8 @@ MODIFICATION_DELETE_REASON = "Cancellation due to process instance modification"
 # Camunda's messages (ModificationRestServiceImpl, ProcessInstanceResourceImpl; research §9).
 CANCEL_NEEDS_ONE = "For instruction type 'cancel': exactly one, 'activityId', 'activityInstanceId', or 'transitionInstanceId', is required"
 MUST_BE_SET = "For instruction type '{kind}': '{field}' must be set"
+SUSPENDED = "Process instance '{id}' is suspended and cannot be modified"
+OTHER_DEFINITION = "instance belongs to another process definition"
 # What Camunda's many-instance modification silently ignores is refused here instead (never dropped).
 NOT_FOR_MANY = "instructions[{index}].{field}: not supported when modifying many instances (Camunda ignores it there); it is refused rather than dropped"
 
@@ -152,7 +170,7 @@ def instance_modify(
                 f"not '{expected_definition_id}'"
             )
         if instance.suspended:
-            raise BadUserRequest(f"Process instance '{instance_id}' is suspended and cannot be modified")
+            raise BadUserRequest(SUSPENDED.format(id=instance_id))
         cleaned = validate_instructions(definition, instructions, many=many)
         operation = Operation(instance=instance, definition=definition)
         # Tokens active before the first instruction: what cancelCurrentActiveActivityInstances cancels.
@@ -216,3 +234,191 @@ def _check_ancestor(operation: Operation, instruction: dict) -> None:
             f"Cannot perform instruction: ancestor activity instance '{ancestor}' does not exist in process instance "
             f"'{operation.instance.id}' (its only ancestor scope is the instance itself)"
         )
+
+
+# --- many instances at once ----------------------------------------------------------------------
+
+
+def instances_modify(*, definition_id: str, instance_ids: list[str], instructions: list[dict],
+                     now: datetime | None = None) -> ChunkResult:
+    """Apply many-instance instructions (validate_instructions(many=True)) to a chunk, set-based.
+
+    The chunk's instances are locked (id order, engine.locking) and read with their tokens in two
+    queries. Each instance then walks the instructions in memory (ModifyingOperation: the same
+    gateways, joins and conditions as instance_modify, on its own tokens and variables), recording
+    the rows it adds and the tokens it removes. The removals are a few DELETEs for the whole chunk,
+    the additions one INSERT per table, and the instances left without a token end together. An
+    instance whose walk is refused (a loop, no gateway flow to take) fails alone, with its message;
+    the rest of the chunk commits.
+    """
+    result = ChunkResult()
+    now = now or timezone.now()
+    with transaction.atomic():
+        running = instances_lock(instance_ids)
+        definition = ProcessDefinition.objects.filter(id=definition_id).first()
+        if definition is None:
+            raise NotFound(f"Process definition '{definition_id}' does not exist")
+        cleaned = validate_instructions(definition, instructions, many=True)
+        instances = {
+            i.id: i for i in ProcessInstance.objects.filter(id__in_ids=running).only(
+                "id", "process_definition_id", "business_key", "tenant_id", "suspended", "start_time"
+            )
+        }
+        movable = []
+        for instance_id in instance_ids:
+            instance = instances.get(instance_id)
+            if instance is None:
+                result.skipped[instance_id] = NOT_RUNNING
+            elif instance.process_definition_id != definition.id:
+                result.skipped[instance_id] = OTHER_DEFINITION
+            elif instance.suspended:
+                result.failed[instance_id] = SUSPENDED.format(id=instance_id)
+            else:
+                movable.append(instance)
+        if movable:
+            _modify(definition, movable, cleaned, now, result)
+    return result
+
+
+def _modify(definition: ProcessDefinition, instances: list[ProcessInstance], instructions: list[dict],
+            now: datetime, result: ChunkResult) -> None:
+    ids = {i.id for i in instances}
+    tokens: dict[str, list[tuple[str, str]]] = {}
+    for token_id, instance_id, activity_id in (
+        ActivityInstance.objects.filter(process_instance_id__in_ids=ids)
+        .order_by("start_time", "id").values_list("id", "process_instance_id", "activity_id")
+    ):
+        tokens.setdefault(instance_id, []).append((token_id, activity_id))
+    variables = _LazyVariables(ids)
+    job_definitions = job_definitions_of(definition)
+    rows = NewRows()
+    removed: dict[bool, list[str]] = {True: [], False: []}  # canceled? -> existing token ids
+    dropped: set[str] = set()
+    ended: dict[bool, set[str]] = {True: set(), False: set()}  # reached an end event? -> instance ids
+    for instance in instances:
+        instance.process_definition = definition
+        operation = ModifyingOperation(
+            instance=instance, definition=definition, now=now, rows=NewRows(), job_definitions=job_definitions,
+            tokens=tokens.get(instance.id, []), variables_of=variables,
+        )
+        try:
+            for instruction in instructions:
+                operation.apply(instruction)
+            no_token_left = operation.finish()
+        except BadUserRequest as exc:  # this instance's walk is refused; its rows are dropped
+            result.failed[instance.id] = str(exc)
+            continue
+        result.changed.append(instance.id)
+        _merge(rows, operation.rows)
+        for token_id, canceled in operation.removed.items():
+            removed[canceled].append(token_id)
+        dropped |= operation.dropped
+        if no_token_left:
+            ended[operation.reached_end].add(instance.id)
+    for canceled, token_ids in removed.items():
+        if token_ids:
+            tokens_remove(token_ids, now, canceled=canceled)
+    _insert(rows, dropped)
+    if ended[True]:
+        instances_end(ended[True], now, state=HistoricProcessInstance.COMPLETED, delete_reason=None,
+                      definition_id=definition.id)
+    if ended[False]:
+        instances_end(ended[False], now, state=HistoricProcessInstance.EXTERNALLY_TERMINATED,
+                      delete_reason=MODIFICATION_DELETE_REASON, definition_id=definition.id)
+
+
+def _merge(into: NewRows, rows: NewRows) -> None:
+    for name in ("tokens", "activities", "jobs", "external_tasks", "subscriptions"):
+        getattr(into, name).extend(getattr(rows, name))
+
+
+def _insert(rows: NewRows, dropped: set[str]) -> None:
+    """The walks' new rows, one INSERT (COPY) per table. A token placed and removed again in the
+    same walk leaves its ended history and, as in the one-instance walk, its job's creation and
+    deletion in the job log."""
+    rows_insert(ActivityInstance, rows.tokens)
+    rows_insert(HistoricActivityInstance, rows.activities)
+    rows_insert(ExternalTask, [t for t in rows.external_tasks if t.execution_id not in dropped])
+    rows_insert(EventSubscription, [s for s in rows.subscriptions if s.execution_id not in dropped])
+    if not rows.jobs:
+        return
+    jobs_create_bulk(rows.jobs)
+    gone = [j for j in rows.jobs if j.execution_id in dropped]
+    if gone:
+        jobs_log_bulk(gone, kind="deletion")
+        removed = Job.objects.filter(id__in_ids={j.id for j in gone})
+        removed._raw_delete(removed.db)
+
+
+class _LazyVariables:
+    """The chunk's variables, read in one query the first time a walk evaluates a condition."""
+
+    def __init__(self, instance_ids: set[str]) -> None:
+        self.instance_ids = instance_ids
+        self.by_instance: dict[str, dict] | None = None
+
+    def __call__(self, instance_id: str) -> dict:
+        if self.by_instance is None:
+            self.by_instance = variables_of_many(self.instance_ids)
+        return self.by_instance.get(instance_id, {})
+
+
+class ModifyingOperation(RecordedOperation):
+    """An Operation on an existing instance whose effects are recorded: new rows are collected
+    (RecordedOperation), removed tokens are noted, nothing is written until the chunk's end.
+
+    tokens: the instance's tokens before the first instruction, (id, activity id) in the order the
+    engine reads them (start time, id), which is also what cancelCurrentActiveActivityInstances keeps.
+    """
+
+    def __init__(self, *, instance, definition, now, rows: NewRows, job_definitions: dict,
+                 tokens: list[tuple[str, str]], variables_of: Callable[[str], dict]) -> None:
+        super().__init__(instance=instance, definition=definition, now=now, variables={}, rows=rows,
+                         job_definitions=job_definitions)
+        self.existing = tokens
+        self.before = {token_id for token_id, _ in tokens}
+        self.removed: dict[str, bool] = {}  # existing token id -> canceled
+        self.dropped: set[str] = set()  # tokens placed by this walk and removed again
+        self._variables_of = variables_of
+
+    @property
+    def variables(self) -> dict:
+        return self._variables_of(self.instance.id)
+
+    def apply(self, instruction: dict) -> None:
+        if instruction["type"] != "cancel":
+            self.start(instruction)
+            return
+        token_ids = self._tokens_at(instruction["activityId"])
+        if instruction["cancelCurrentActiveActivityInstances"]:
+            token_ids = [t for t in token_ids if t in self.before]
+        self.remove_tokens(token_ids, canceled=True)
+
+    def _tokens_at(self, activity_id: str) -> list[str]:
+        existing = [t for t, a in self.existing if a == activity_id and t not in self.removed]
+        return existing + [t.id for t in self.live if t.activity_id == activity_id]
+
+    def _arrive_at_join(self, activity_id: str, node: dict) -> None:
+        self._create_token(activity_id, node)
+        waiting = self._tokens_at(activity_id)[: len(node["incoming"])]
+        if len(waiting) < len(node["incoming"]):
+            return
+        self.remove_tokens(waiting, canceled=False)
+        self.leave(activity_id)
+
+    def remove_tokens(self, token_ids: list[str], *, canceled: bool) -> None:
+        placed = {t.id: t for t in self.live}
+        for token_id in token_ids:
+            token = placed.get(token_id)
+            if token is None:
+                self.removed[token_id] = canceled
+                continue
+            self.live.remove(token)
+            self.dropped.add(token_id)
+            row = self.history_of[token_id]
+            row.end_time, row.duration_in_millis, row.canceled = self.now, 0, canceled
+
+    def finish(self, *, delete_reason: str | None = None) -> bool:
+        """Whether no token is left (the instance ends); the tokens placed join the rows."""
+        self.rows.tokens.extend(self.live)
+        return not self.live and all(t in self.removed for t, _ in self.existing)
