@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from engine.bulk import rows_insert
+from engine.bulk import rows_of, tuples_insert
 from engine.errors import BadUserRequest, NotFound
 from engine.locking import instance_lock, instances_lock
 from engine.models import (
@@ -20,6 +21,7 @@ from engine.models import (
     ProcessDefinition,
     ProcessInstance,
 )
+from engine.models.base import new_ids
 from engine.services.instantiation import NewRows, RecordedOperation, job_definitions_of
 from engine.services.jobs import jobs_create_bulk, jobs_log_bulk
 from engine.services.lifecycle import NOT_RUNNING, ChunkResult, instances_end
@@ -239,6 +241,9 @@ def _check_ancestor(operation: Operation, instruction: dict) -> None:
 # --- many instances at once ----------------------------------------------------------------------
 
 
+INSTANCE_FIELDS = ("id", "process_definition_id", "business_key", "tenant_id", "suspended")
+
+
 def instances_modify(*, definition_id: str, instance_ids: list[str], instructions: list[dict],
                      now: datetime | None = None) -> ChunkResult:
     """Apply many-instance instructions (validate_instructions(many=True)) to a chunk, set-based.
@@ -259,10 +264,10 @@ def instances_modify(*, definition_id: str, instance_ids: list[str], instruction
         if definition is None:
             raise NotFound(f"Process definition '{definition_id}' does not exist")
         cleaned = validate_instructions(definition, instructions, many=True)
+        # What a walk reads of its instance (external_task_of, subscriptions_of), without model objects.
         instances = {
-            i.id: i for i in ProcessInstance.objects.filter(id__in_ids=running).only(
-                "id", "process_definition_id", "business_key", "tenant_id", "suspended", "start_time"
-            )
+            row[0]: SimpleNamespace(**dict(zip(INSTANCE_FIELDS, row)))
+            for row in ProcessInstance.objects.filter(id__in_ids=running).values_list(*INSTANCE_FIELDS)
         }
         movable = []
         for instance_id in instance_ids:
@@ -280,7 +285,7 @@ def instances_modify(*, definition_id: str, instance_ids: list[str], instruction
     return result
 
 
-def _modify(definition: ProcessDefinition, instances: list[ProcessInstance], instructions: list[dict],
+def _modify(definition: ProcessDefinition, instances: list, instructions: list[dict],
             now: datetime, result: ChunkResult) -> None:
     ids = {i.id for i in instances}
     tokens: dict[str, list[tuple[str, str]]] = {}
@@ -291,34 +296,45 @@ def _modify(definition: ProcessDefinition, instances: list[ProcessInstance], ins
         tokens.setdefault(instance_id, []).append((token_id, activity_id))
     variables = _LazyVariables(ids)
     job_definitions = job_definitions_of(definition)
-    rows = NewRows()
+    rows = _ChunkRows()
     removed: dict[bool, list[str]] = {True: [], False: []}  # canceled? -> existing token ids
-    dropped: set[str] = set()
     ended: dict[bool, set[str]] = {True: set(), False: set()}  # reached an end event? -> instance ids
+    # An instance's walk depends on the definition, the instructions, the activities its tokens
+    # stand at (joins, cancellations) and, at a conditional gateway, its variables. A walk that read
+    # no variable is done again for every instance whose tokens stand at the same activities by
+    # copying its rows with fresh ids (_Walk.repeat), as the demo loader copies its templates.
+    walks: dict[tuple[str, ...], _Walk] = {}
     for instance in instances:
-        instance.process_definition = definition
-        operation = ModifyingOperation(
-            instance=instance, definition=definition, now=now, rows=NewRows(), job_definitions=job_definitions,
-            tokens=tokens.get(instance.id, []), variables_of=variables,
-        )
-        try:
-            for instruction in instructions:
-                operation.apply(instruction)
-            no_token_left = operation.finish()
-        except BadUserRequest as exc:  # this instance's walk is refused; its rows are dropped
-            result.failed[instance.id] = str(exc)
-            continue
+        existing = tokens.get(instance.id, [])
+        shape = tuple(activity_id for _, activity_id in existing)
+        walk = walks.get(shape)
+        if walk is None:
+            operation = ModifyingOperation(
+                instance=instance, definition=definition, now=now, rows=NewRows(), job_definitions=job_definitions,
+                tokens=existing, variables_of=variables,
+            )
+            try:
+                for instruction in instructions:
+                    operation.apply(instruction)
+                operation.finish()
+            except BadUserRequest as exc:  # this instance's walk is refused; its rows are dropped
+                result.failed[instance.id] = str(exc)
+                continue
+            walk = _Walk(operation)
+            if not operation.read_variables:
+                walks[shape] = walk
+            rows.add(walk.tables, walk.jobs, walk.dropped)
+        else:
+            rows.add(*walk.repeat(instance))
         result.changed.append(instance.id)
-        _merge(rows, operation.rows)
-        for token_id, canceled in operation.removed.items():
-            removed[canceled].append(token_id)
-        dropped |= operation.dropped
-        if no_token_left:
-            ended[operation.reached_end].add(instance.id)
+        for position, canceled in walk.removed:
+            removed[canceled].append(existing[position][0])
+        if walk.no_token_left:
+            ended[walk.reached_end].add(instance.id)
     for canceled, token_ids in removed.items():
         if token_ids:
             tokens_remove(token_ids, now, canceled=canceled)
-    _insert(rows, dropped)
+    rows.insert()
     if ended[True]:
         instances_end(ended[True], now, state=HistoricProcessInstance.COMPLETED, delete_reason=None,
                       definition_id=definition.id)
@@ -327,27 +343,109 @@ def _modify(definition: ProcessDefinition, instances: list[ProcessInstance], ins
                       delete_reason=MODIFICATION_DELETE_REASON, definition_id=definition.id)
 
 
-def _merge(into: NewRows, rows: NewRows) -> None:
-    for name in ("tokens", "activities", "jobs", "external_tasks", "subscriptions"):
-        getattr(into, name).extend(getattr(rows, name))
+TABLES = (ActivityInstance, HistoricActivityInstance, ExternalTask, EventSubscription)
 
 
-def _insert(rows: NewRows, dropped: set[str]) -> None:
-    """The walks' new rows, one INSERT (COPY) per table. A token placed and removed again in the
-    same walk leaves its ended history and, as in the one-instance walk, its job's creation and
-    deletion in the job log."""
-    rows_insert(ActivityInstance, rows.tokens)
-    rows_insert(HistoricActivityInstance, rows.activities)
-    rows_insert(ExternalTask, [t for t in rows.external_tasks if t.execution_id not in dropped])
-    rows_insert(EventSubscription, [s for s in rows.subscriptions if s.execution_id not in dropped])
-    if not rows.jobs:
-        return
-    jobs_create_bulk(rows.jobs)
-    gone = [j for j in rows.jobs if j.execution_id in dropped]
-    if gone:
-        jobs_log_bulk(gone, kind="deletion")
-        removed = Job.objects.filter(id__in_ids={j.id for j in gone})
-        removed._raw_delete(removed.db)
+class _Walk:
+    """One instance's recorded walk: its rows as the database takes them, and how to repeat it.
+
+    removed: (position among the instance's tokens before the first instruction, canceled?).
+    """
+
+    def __init__(self, operation: ModifyingOperation) -> None:
+        instance, recorded = operation.instance, operation.rows
+        self.instance_id = instance.id
+        self.removed = [
+            (position, operation.removed[token_id])
+            for position, (token_id, _) in enumerate(operation.existing) if token_id in operation.removed
+        ]
+        self.no_token_left = not operation.live and len(self.removed) == len(operation.existing)
+        self.reached_end = operation.reached_end
+        self.dropped = operation.dropped
+        kept = {
+            ActivityInstance: recorded.tokens,
+            HistoricActivityInstance: recorded.activities,
+            ExternalTask: [t for t in recorded.external_tasks if t.execution_id not in self.dropped],
+            EventSubscription: [e for e in recorded.subscriptions if e.execution_id not in self.dropped],
+        }
+        self.tables = {model: rows_of(model, kept[model]) for model in TABLES if kept[model]}
+        self.jobs = recorded.jobs
+        self.new_ids = [row.id for model in TABLES for row in kept[model]] + [j.id for j in self.jobs]
+        self.new_ids += [i for i in self.dropped if i not in self.new_ids]
+        self._plans: dict | None = None
+
+    def repeat(self, instance) -> tuple[dict, list[Job], set[str]]:
+        """The same rows for another instance whose tokens stand at the same activities: fresh ids,
+        its own id, tenant and business key."""
+        fresh = dict(zip(self.new_ids, new_ids(len(self.new_ids))))
+        fresh[self.instance_id] = instance.id
+        own = {"tenant_id": instance.tenant_id, "business_key": instance.business_key}
+        tables = {}
+        for model, (columns, rows, plans) in self._repeat_plans().items():
+            copies = []
+            for row, swaps in zip(rows, plans):
+                copy = list(row)
+                for index, column in swaps:
+                    copy[index] = own[column] if column in own else fresh[row[index]]
+                copies.append(tuple(copy))
+            tables[model] = (columns, copies)
+        jobs = [_job_copy(job, fresh, instance) for job in self.jobs]
+        return tables, jobs, {fresh[i] for i in self.dropped}
+
+    def _repeat_plans(self) -> dict:
+        """Per table and row, the (index, column) of each value a repeat replaces."""
+        if self._plans is None:
+            known = set(self.new_ids) | {self.instance_id}
+            self._plans = {}
+            for model, (columns, rows) in self.tables.items():
+                plans = [
+                    [
+                        (index, column) for index, (column, value) in enumerate(zip(columns, row))
+                        if column in ("tenant_id", "business_key") or (isinstance(value, str) and value in known)
+                    ]
+                    for row in rows
+                ]
+                self._plans[model] = (columns, rows, plans)
+        return self._plans
+
+
+def _job_copy(job: Job, fresh: dict[str, str], instance) -> Job:
+    return Job(
+        id=fresh[job.id], job_type=job.job_type, job_definition=job.job_definition, process_instance_id=instance.id,
+        process_definition_id=job.process_definition_id, process_definition_key=job.process_definition_key,
+        execution_id=fresh[job.execution_id], activity_id=job.activity_id, tenant_id=instance.tenant_id,
+        suspended=job.suspended, retries=job.retries,
+    )
+
+
+class _ChunkRows:
+    """The chunk's new rows: {table: (columns, rows)}, jobs, and the ids of tokens placed and removed again."""
+
+    def __init__(self) -> None:
+        self.tables: dict = {}
+        self.jobs: list[Job] = []
+        self.dropped: set[str] = set()
+
+    def add(self, tables: dict, jobs: list[Job], dropped: set[str]) -> None:
+        for model, (columns, rows) in tables.items():
+            self.tables.setdefault(model, (columns, []))[1].extend(rows)
+        self.jobs.extend(jobs)
+        self.dropped |= dropped
+
+    def insert(self) -> None:
+        """One INSERT (COPY) per table. A token placed and removed again in the same walk leaves its
+        ended history and, as in the one-instance walk, its job's creation and deletion in the job log."""
+        for model in TABLES:
+            if model in self.tables:
+                tuples_insert(model, *self.tables[model])
+        if not self.jobs:
+            return
+        jobs_create_bulk(self.jobs)
+        gone = [j for j in self.jobs if j.execution_id in self.dropped]
+        if gone:
+            jobs_log_bulk(gone, kind="deletion")
+            removed = Job.objects.filter(id__in_ids={j.id for j in gone})
+            removed._raw_delete(removed.db)
 
 
 class _LazyVariables:
@@ -380,9 +478,11 @@ class ModifyingOperation(RecordedOperation):
         self.removed: dict[str, bool] = {}  # existing token id -> canceled
         self.dropped: set[str] = set()  # tokens placed by this walk and removed again
         self._variables_of = variables_of
+        self.read_variables = False
 
     @property
     def variables(self) -> dict:
+        self.read_variables = True
         return self._variables_of(self.instance.id)
 
     def apply(self, instruction: dict) -> None:
