@@ -12,6 +12,8 @@ from datetime import datetime
 
 from django.conf import settings
 
+from engine.bulk import rows_insert
+
 from engine.models import (
     ActivityInstance,
     EventSubscription,
@@ -175,7 +177,6 @@ class BulkStart:
             (HistoricVariableInstance, rows.historic_variables),
             (HistoricVariableUpdate, self.updates),
         ):
-            if objects:
-                model.objects.bulk_create(objects, batch_size=2000)
+            rows_insert(model, objects)  # COPY / one executemany: no per-row SQL compilation
         if rows.jobs:
             jobs_create_bulk(rows.jobs)

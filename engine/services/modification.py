@@ -251,7 +251,9 @@ def instances_modify(*, definition_id: str, instance_ids: list[str], instruction
     The chunk's instances are locked (id order, engine.locking) and read with their tokens in two
     queries. Each instance then walks the instructions in memory (ModifyingOperation: the same
     gateways, joins and conditions as instance_modify, on its own tokens and variables), recording
-    the rows it adds and the tokens it removes. The removals are a few DELETEs for the whole chunk,
+    the rows it adds and the tokens it removes; a walk that read no variable is repeated by copy for
+    the instances whose tokens stand where its instance's stood (_Walk). The removals are a few
+    DELETEs for the whole chunk,
     the additions one INSERT per table, and the instances left without a token end together. An
     instance whose walk is refused (a loop, no gateway flow to take) fails alone, with its message;
     the rest of the chunk commits.
@@ -316,11 +318,11 @@ def _modify(definition: ProcessDefinition, instances: list, instructions: list[d
             try:
                 for instruction in instructions:
                     operation.apply(instruction)
-                operation.finish()
+                no_token_left = operation.finish()
             except BadUserRequest as exc:  # this instance's walk is refused; its rows are dropped
                 result.failed[instance.id] = str(exc)
                 continue
-            walk = _Walk(operation)
+            walk = _Walk(operation, no_token_left)
             if not operation.read_variables:
                 walks[shape] = walk
             rows.add(walk.tables, walk.jobs, walk.dropped)
@@ -352,14 +354,14 @@ class _Walk:
     removed: (position among the instance's tokens before the first instruction, canceled?).
     """
 
-    def __init__(self, operation: ModifyingOperation) -> None:
+    def __init__(self, operation: ModifyingOperation, no_token_left: bool) -> None:
         instance, recorded = operation.instance, operation.rows
         self.instance_id = instance.id
         self.removed = [
             (position, operation.removed[token_id])
             for position, (token_id, _) in enumerate(operation.existing) if token_id in operation.removed
         ]
-        self.no_token_left = not operation.live and len(self.removed) == len(operation.existing)
+        self.no_token_left = no_token_left
         self.reached_end = operation.reached_end
         self.dropped = operation.dropped
         kept = {
