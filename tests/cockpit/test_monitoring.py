@@ -43,7 +43,8 @@ def test_details_show_statistics_failed_jobs_and_items(admin_user, client):
     client.force_login(admin_user)
     batch, stuck = failing_batch(admin_user)
     page = client.get(f"/cockpit/batch/{batch.id}").content.decode()
-    assert "is suspended and cannot be modified" in page and "Traceback" in page
+    # A failed item is reported, not raised: its job's stack trace names the item failure and its reason.
+    assert "is suspended and cannot be modified" in page and "batches.execution.ItemFailed: Process instance" in page
     assert 'id="failed-jobs">1<' in page and stuck.id in page
     csv = b"".join(client.get(f"/cockpit/batch/{batch.id}/items.csv?state=FAILED").streaming_content).decode()
     assert csv.splitlines()[0] == "position,target_id,state,detail,updated_at"
