@@ -11,12 +11,12 @@ from django.utils import timezone
 from batches.models import Batch, BatchItem, HistoricBatch
 from batches.operations import REGISTRY
 from batches.operations.base import BatchOperation, Selection
-from batches.operations.removal_time import batch_removal_time_at_start
+from batches.operations.removal_time import batch_removal_time_at_start, historic_batches_rows_delete
 from batches.execution import MONITOR_JOB, SEED_JOB, batch_end, batch_runtime_remove, job_definition_ids
 from batches.selection import items_insert
 from batches.options import parse_options, strip_options
 from engine.errors import BadUserRequest, NotAuthorized
-from engine.models import HistoricJobLog, Job, JobDefinition, new_id
+from engine.models import Job, JobDefinition, new_id
 from engine.services.jobs import job_create, jobs_set_suspended
 from engine.services.oplog import operation_log_write
 from engine.tenancy import visible_tenant_ids
@@ -259,9 +259,8 @@ def _delete(batch: Batch, cascade: bool, user_id: str | None) -> None:
         if locked is None:
             return
         if cascade:
-            HistoricJobLog.objects.filter(job_definition_id__in=job_definition_ids(locked)).delete()
-            batch_runtime_remove(locked)
-            HistoricBatch.objects.filter(id=locked.id).delete()
+            batch_runtime_remove(locked)  # its jobs' deletion log rows go with the history below
+            historic_batches_rows_delete({locked.id})
         else:
             batch_end(locked, canceled=True)
         operation_log_write(
@@ -278,8 +277,7 @@ def historic_batch_delete(*, historic: HistoricBatch, user_id: str | None) -> No
     if historic.end_time is None:
         raise BadUserRequest(f"Historic batch with id '{historic.id}' belongs to a running batch; delete the batch instead")
     with transaction.atomic():
-        HistoricJobLog.objects.filter(job_definition_id__in=job_definition_ids(historic)).delete()
-        HistoricBatch.objects.filter(id=historic.id).delete()
+        historic_batches_rows_delete({historic.id})
         operation_log_write(
             user_id=user_id, operation_type="DeleteHistory", entity_type="Batch", batch_id=historic.id, tenant_id=historic.tenant_id
         )

@@ -384,6 +384,13 @@ def expired_batches_delete(now: datetime, size: int) -> dict[str, int]:
         HistoricBatch.objects.select_for_update().filter(id__in_ids=set(candidates), removal_time__lte=now)
         .order_by("id").values_list("id", flat=True)
     )
+    return {"historicBatches": historic_batches_rows_delete(ids)}
+
+
+def historic_batches_rows_delete(ids: set[str]) -> int:
+    """Historic batches with every row that belongs to them: items, progress samples, webhook log,
+    and their jobs' log and incidents. Plain DELETEs, no cascade collection in Python (a batch may
+    have a million items). The history cleanup and the deletion of a batch or its history call it."""
     definitions = _job_definition_ids(ids)
     for rows in (
         BatchItem.objects.filter(batch_id__in_ids=ids),
@@ -394,7 +401,7 @@ def expired_batches_delete(now: datetime, size: int) -> dict[str, int]:
     ):
         rows._raw_delete(rows.db)
     rows = HistoricBatch.objects.filter(id__in_ids=ids)
-    return {"historicBatches": rows._raw_delete(rows.db)}
+    return rows._raw_delete(rows.db)
 
 
 history_cleanup.register_cleanup_step(expired_batches_delete)

@@ -317,3 +317,32 @@ def test_a_chunk_does_its_work_unlocked_and_locks_batch_before_historic_batch(cr
     first_work = next(n for n, sql in enumerate(sent) if '"engine_processinstance"' in sql)
     assert locks_batch and writes_history and locks_batch[0] < writes_history[0]
     assert first_work < locks_batch[0]  # the chunk itself runs without holding the batch row
+
+
+def test_deleting_a_failed_batch_with_its_history_leaves_none_of_its_rows(create, batch_sizes):
+    """Its items, job log (the deletion rows its removed jobs just wrote too) and its jobs' incidents go."""
+    from batches.services import historic_batch_delete
+    from engine.models import HistoricIncident
+
+    batch_sizes(per_seed=1, invocations=1)
+    definition = deploy()
+    stuck = start(definition)
+    instances_set_suspended(instance_ids=[stuck.id], suspended=True)
+    failed = create("modification/executeAsync", {
+        "processDefinitionId": definition.id, "processInstanceIds": [stuck.id],
+        "instructions": [{"type": "cancel", "activityId": "task"}],
+    })
+    run_jobs()
+    definitions = [failed.seed_job_definition_id, failed.monitor_job_definition_id, failed.batch_job_definition_id]
+    assert Incident.objects.filter(job_definition_id=failed.batch_job_definition_id).exists()
+    batch_delete(batch=failed, cascade=True, user_id="alice")
+    assert not HistoricBatch.objects.filter(id=failed.id).exists()
+    assert not BatchItem.objects.filter(batch_id=failed.id).exists()
+    assert not HistoricJobLog.objects.filter(job_definition_id__in=definitions).exists()
+    assert not HistoricIncident.objects.filter(job_definition_id__in=definitions).exists()
+
+    done = create("process-instance/delete", {"processInstanceIds": [start(definition).id]})
+    run_jobs()
+    historic_batch_delete(historic=HistoricBatch.objects.get(id=done.id), user_id="alice")
+    assert not HistoricBatch.objects.filter(id=done.id).exists() and not BatchItem.objects.filter(batch_id=done.id).exists()
+    assert not HistoricJobLog.objects.filter(job_definition_id=done.batch_job_definition_id).exists()
