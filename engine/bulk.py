@@ -1,5 +1,5 @@
-"""Fast bulk inserts of model instances for the demo loader and benchmarks: COPY on PostgreSQL,
-one executemany on SQLite. bulk_create builds one INSERT per batch through the SQL compiler,
+"""Fast bulk inserts of model instances for the demo loader, set-based services and benchmarks: COPY
+on PostgreSQL, one executemany on SQLite; and plain bulk deletes (rows_delete). bulk_create builds one INSERT per batch through the SQL compiler,
 which costs more than the database's own work at a million rows (bench/RESULTS.md, demo loader).
 
 Only plain rows: no signals, no save() overrides, no auto_now; values are converted the way the
@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from django.db import connection
-from django.db.models import AutoField, BigAutoField, DateTimeField, JSONField, Model, SmallAutoField
+from django.db.models import AutoField, BigAutoField, DateTimeField, JSONField, Model, QuerySet, SmallAutoField
 
 AUTO = (AutoField, BigAutoField, SmallAutoField)
 
@@ -63,3 +63,13 @@ def tuples_insert(model: type[Model], columns: Sequence[str], rows: Sequence[Seq
         else:
             marks = ", ".join(["?"] * len(columns))
             cursor.cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
+def rows_delete(*querysets: QuerySet) -> int:
+    """Delete each queryset's rows with one plain DELETE, in the order given; return how many in all.
+
+    No cascade collection in Python (Django's delete() reads the rows first to find dependents and
+    send signals): the caller names every table, children before parents, and nothing may still
+    reference what goes.
+    """
+    return sum(rows._raw_delete(rows.db) for rows in querysets)

@@ -33,6 +33,7 @@ from batches.operations.base import (
 )
 from batches.selectors import HISTORIC_BATCH
 from batches.operations.wizard import CHECKBOX, DATETIME, Field, WizardSpec
+from engine.bulk import rows_delete
 from engine.errors import BadUserRequestException
 from engine.locking import historic_instances_lock, instances_lock
 from engine.models import HistoricIncident, HistoricJobLog, HistoricProcessInstance
@@ -392,16 +393,14 @@ def historic_batches_rows_delete(ids: set[str]) -> int:
     and their jobs' log and incidents. Plain DELETEs, no cascade collection in Python (a batch may
     have a million items). The history cleanup and the deletion of a batch or its history call it."""
     definitions = _job_definition_ids(ids)
-    for rows in (
+    rows_delete(
         BatchItem.objects.filter(batch_id__in_ids=ids),
         BatchProgressSample.objects.filter(batch_id__in_ids=ids),
         WebhookDelivery.objects.filter(batch_id__in_ids=ids),
         HistoricJobLog.objects.filter(job_definition_id__in_ids=definitions),
         HistoricIncident.objects.filter(job_definition_id__in_ids=definitions),
-    ):
-        rows._raw_delete(rows.db)
-    rows = HistoricBatch.objects.filter(id__in_ids=ids)
-    return rows._raw_delete(rows.db)
+    )
+    return rows_delete(HistoricBatch.objects.filter(id__in_ids=ids))
 
 
 history_cleanup.register_cleanup_step(expired_batches_delete)

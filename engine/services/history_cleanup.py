@@ -36,6 +36,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from engine import filters as f
+from engine.bulk import rows_delete
 from engine.errors import BadUserRequestException
 from engine.locking import historic_instances_lock
 from engine.models import HistoricProcessInstance, Incident, Job, ProcessDefinition, ProcessInstance
@@ -223,11 +224,8 @@ def _expired_instances_delete(now: datetime, size: int) -> int:
     ids = {i for i, end in ends.items() if end is not None}
     if not ids:
         return 0
-    for model in DEPENDENTS:
-        rows = model.objects.filter(process_instance_id__in_ids=ids)
-        rows._raw_delete(rows.db)
-    rows = HistoricProcessInstance.objects.filter(id__in_ids=ids, removal_time__lte=now)
-    return rows._raw_delete(rows.db)
+    rows_delete(*(model.objects.filter(process_instance_id__in_ids=ids) for model in DEPENDENTS))
+    return rows_delete(HistoricProcessInstance.objects.filter(id__in_ids=ids, removal_time__lte=now))
 
 
 def _expired_rows_delete(model, now: datetime, size: int) -> int:
@@ -239,8 +237,7 @@ def _expired_rows_delete(model, now: datetime, size: int) -> int:
     )
     if not keys:
         return 0
-    rows = model.objects.filter(pk__in_ids=set(keys))
-    return rows._raw_delete(rows.db)
+    return rows_delete(model.objects.filter(pk__in_ids=set(keys)))
 
 
 def run_history_cleanup(job: Job) -> Reschedule:

@@ -13,7 +13,6 @@ from datetime import datetime
 from django.conf import settings
 
 from engine.bulk import rows_insert
-
 from engine.models import (
     ActivityInstance,
     EventSubscription,

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import DateTimeField, F, Value
 from django.utils import timezone
 
+from engine.bulk import rows_delete
 from engine.locking import historic_instances_lock, instances_lock
 from engine.models import (
     ActivityInstance,
@@ -89,16 +90,14 @@ def instances_end(ids: set[str], now, *, state: str, delete_reason: str | None, 
     """
     jobs_log_deletions(Job.objects.filter(process_instance_id__in_ids=ids))
     incidents_remove(Incident.objects.filter(process_instance_id__in_ids=ids), resolved=False)
-    # Children first, then the instances: plain DELETEs, no cascade collection in Python.
-    for rows in (
+    rows_delete(  # children first, then the instances
         Job.objects.filter(process_instance_id__in_ids=ids),
         ExternalTask.objects.filter(process_instance_id__in_ids=ids),
         EventSubscription.objects.filter(process_instance_id__in_ids=ids),
         ActivityInstance.objects.filter(process_instance_id__in_ids=ids),
         VariableInstance.objects.filter(process_instance_id__in_ids=ids),
         ProcessInstance.objects.filter(id__in_ids=ids),
-    ):
-        rows._raw_delete(rows.db)
+    )
     when = Value(now, output_field=DateTimeField())
     HistoricProcessInstance.objects.filter(id__in_ids=ids).update(
         state=state,
@@ -127,13 +126,12 @@ def historic_instances_delete(*, instance_ids: list[str]) -> ChunkResult:
 
 def historic_rows_delete(ids: set[str]) -> None:
     """The history of these instances, deleted. Nothing references history rows: plain DELETEs by id
-    list, no cascade collection in Python (bench/limit.py measures the same statements)."""
-    for rows in (
+    list (bench/limit.py measures the same statements)."""
+    rows_delete(
         HistoricActivityInstance.objects.filter(process_instance_id__in_ids=ids),
         HistoricJobLog.objects.filter(process_instance_id__in_ids=ids),
         HistoricVariableInstance.objects.filter(process_instance_id__in_ids=ids),
         HistoricVariableUpdate.objects.filter(process_instance_id__in_ids=ids),
         HistoricIncident.objects.filter(process_instance_id__in_ids=ids),
         HistoricProcessInstance.objects.filter(id__in_ids=ids),
-    ):
-        rows._raw_delete(rows.db)
+    )

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 from datetime import datetime
+from types import SimpleNamespace
 
 from django.db import transaction
 from django.utils import timezone
 
-from engine.bulk import rows_of, tuples_insert
+from engine.bulk import rows_delete, rows_of, tuples_insert
 from engine.errors import BadUserRequest, NotFound
 from engine.locking import instance_lock, instances_lock
 from engine.models import (
@@ -253,10 +253,9 @@ def instances_modify(*, definition_id: str, instance_ids: list[str], instruction
     gateways, joins and conditions as instance_modify, on its own tokens and variables), recording
     the rows it adds and the tokens it removes; a walk that read no variable is repeated by copy for
     the instances whose tokens stand where its instance's stood (_Walk). The removals are a few
-    DELETEs for the whole chunk,
-    the additions one INSERT per table, and the instances left without a token end together. An
-    instance whose walk is refused (a loop, no gateway flow to take) fails alone, with its message;
-    the rest of the chunk commits.
+    DELETEs for the whole chunk, the additions one INSERT per table, and the instances left without
+    a token end together. An instance whose walk is refused (a loop, no gateway flow to take) fails
+    alone, with its message; the rest of the chunk commits.
     """
     result = ChunkResult()
     now = now or timezone.now()
@@ -372,8 +371,8 @@ class _Walk:
         }
         self.tables = {model: rows_of(model, kept[model]) for model in TABLES if kept[model]}
         self.jobs = recorded.jobs
+        # Every token placed, dropped ones too, has its history row (same id): all ids are here.
         self.new_ids = [row.id for model in TABLES for row in kept[model]] + [j.id for j in self.jobs]
-        self.new_ids += [i for i in self.dropped if i not in self.new_ids]
         self._plans: dict | None = None
 
     def repeat(self, instance) -> tuple[dict, list[Job], set[str]]:
@@ -446,8 +445,7 @@ class _ChunkRows:
         gone = [j for j in self.jobs if j.execution_id in self.dropped]
         if gone:
             jobs_log_bulk(gone, kind="deletion")
-            removed = Job.objects.filter(id__in_ids={j.id for j in gone})
-            removed._raw_delete(removed.db)
+            rows_delete(Job.objects.filter(id__in_ids={j.id for j in gone}))
 
 
 class _LazyVariables:

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import DateTimeField, F, Value
 from django.utils import timezone
 
+from engine.bulk import rows_delete
 from engine.errors import BadUserRequest, EngineError, NotFound, ServiceTaskFailed
 from engine.locking import instance_lock
 from engine.models import (
@@ -221,14 +222,12 @@ def tokens_remove(token_ids: list[str], now: datetime, *, canceled: bool) -> Non
     ids = set(token_ids)
     incidents_remove(Incident.objects.filter(execution_id__in_ids=ids), resolved=False)
     jobs_log_deletions(Job.objects.filter(execution_id__in_ids=ids))
-    # Nothing references these rows: plain DELETEs, no cascade collection in Python.
-    for rows in (
+    rows_delete(  # nothing references these rows
         Job.objects.filter(execution_id__in_ids=ids),
         ExternalTask.objects.filter(execution_id__in_ids=ids),
         EventSubscription.objects.filter(execution_id__in_ids=ids),
         ActivityInstance.objects.filter(id__in_ids=ids),
-    ):
-        rows._raw_delete(rows.db)
+    )
     close_activity_history(ids, now, canceled=canceled)
 
 
