@@ -161,8 +161,12 @@ def _paged(queryset: QuerySet, request: HttpRequest, name: str, *, count: int | 
 @login_required
 @require_GET
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
-    historic = _historic_or_404(request, batch_id)
+    # The runtime batch first: its completion deletes it and ends the historic batch in one commit, so
+    # a batch read as gone has its end visible to the next read. Read the other way round, a
+    # completion committing between the two reads rendered a page with neither a running batch (so
+    # no refresh) nor a final state: stuck at "0 succeeded" although the batch had completed.
     batch = _running(request, batch_id)
+    historic = _historic_or_404(request, batch_id)
     counts = _historic_counts(historic)  # live counters: no item is counted on each 2 s refresh
     done = counts[BatchItem.SUCCEEDED] + counts[BatchItem.SKIPPED] + counts[BatchItem.FAILED]
     started = historic.execution_start_time

@@ -93,3 +93,27 @@ def test_actions_need_permissions_and_reads_are_tenant_filtered(admin_user, oper
     client.force_login(operator)
     assert client.get(f"/cockpit/batch/{hidden.id}").status_code == 404
     assert hidden.id not in client.get("/cockpit/batch").content.decode()
+
+
+def test_a_batch_completing_while_its_page_renders_is_shown_running_or_ended(admin_user, client, monkeypatch):
+    """The details page reads the runtime batch and the historic batch in two queries. A completion
+    committing between them must not leave a page with neither a running batch (which refreshes
+    itself) nor a final state: that page stayed at "0 succeeded" for good (seen in CI)."""
+    from cockpit.views import monitoring
+
+    client.force_login(admin_user)
+    definition = deploy()
+    batch = batch_create(operation=ENDPOINTS["process-instance/delete"], payload={"processInstanceIds": [start(definition).id]}, user=admin_user)
+    real = monitoring._historic_or_404
+
+    def historic_then_completion(request, batch_id):
+        historic = real(request, batch_id)
+        run_jobs()  # the batch's jobs run and complete it right after this read
+        return historic
+
+    monkeypatch.setattr(monitoring, "_historic_or_404", historic_then_completion)
+    page = client.get(f"/cockpit/batch/{batch.id}").content.decode()
+    assert not Batch.objects.filter(id=batch.id).exists()
+    refreshes = 'hx-trigger="every 2s"' in page
+    ended = 'id="final-state">completed<' in page
+    assert refreshes or ended, "the page neither refreshes nor shows the final state"
