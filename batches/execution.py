@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from batches.models import Batch, BatchItem, HistoricBatch
@@ -98,7 +98,8 @@ def run_execution_job(job: Job) -> Failed | Reschedule | None:
     # In id order: a failing chunk is halved, and PostgreSQL releases the locks of a rolled-back
     # savepoint, so each half locks again; sorted halves keep every lock in id order (engine.locking).
     items = sorted(previous)
-    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, items, previous)
+    span = (config["first"], config["last"])
+    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, items, previous, span)
     _mark_execution_started(batch.id, started)
     if failures:
         target, exc = failures[0]
@@ -136,7 +137,9 @@ def run_yielding_slices(job: Job, batch: Batch, slice_items: int) -> Failed | Re
         while True:
             chunk, more = _next_slice(batch.id, cursor, end, size)
             previous = {target: state for _, target, state in chunk}
-            failures += _run_items(operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous)
+            failures += _run_items(
+                operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous, _span(chunk)
+            )
             if not more:
                 break
             cursor = chunk[-1][0] + 1
@@ -207,10 +210,15 @@ def _next_slice(batch_id: str, cursor: int, end: int, size: int) -> tuple[list[t
     return rows[:size], len(rows) > size
 
 
+def _span(chunk: list[tuple]) -> tuple[int, int]:
+    """The positions [first, last) a slice's (seq, target, state) rows lie in."""
+    return (chunk[0][0], chunk[-1][0] + 1) if chunk else (0, 0)
+
+
 def _work_slice(job: Job, batch: Batch, config: dict, cursor: int, end: int, size: int, started) -> Failed | Reschedule | None:
     chunk, more = _next_slice(batch.id, cursor, end, size)
     previous = {target: state for _, target, state in chunk}
-    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous)
+    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous, _span(chunk))
     _mark_execution_started(batch.id, started)
     if more:
         config[CURSOR] = chunk[-1][0] + 1
@@ -283,8 +291,12 @@ def _mark_execution_started(batch_id: str, started) -> None:
         HistoricBatch.objects.filter(id=batch_id).update(execution_start_time=started)
 
 
-def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, targets: list[str], previous: dict):
+def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, targets: list[str], previous: dict,
+               span: tuple[int, int]):
     """The whole chunk set-based; if that raises, halve it (savepoints) until the failing items are isolated.
+
+    span: the positions [first, last) the targets' items lie in. Their results are written by target
+    within it, so the database reads the job's range (the unique position index), not the whole batch.
 
     A chunk with k failing items of n costs about k·log2(n) extra attempts instead of n. A database
     error (deadlock, lost connection, "database is locked") is not an item's fault: it fails the
@@ -295,20 +307,20 @@ def _run_items(operation: BatchOperation, configuration: dict, batch_id: str, ta
     try:
         with transaction.atomic():
             result = operation.run_chunk(targets, configuration)
-            _record(batch_id, result, previous)
+            _record(batch_id, result, previous, span)
         return [(target, ItemFailed(reason)) for target, reason in result.failed.items()]
     except (OperationalError, InterfaceError):
         raise  # the database, not an item (deadlock, lost connection, locked): the job fails and is retried whole
     except Exception as exc:  # recorded on the item below, and on the job through Failed
         if len(targets) == 1:
-            BatchItem.objects.filter(batch_id=batch_id, target_id=targets[0]).update(
+            _items_in(batch_id, span).filter(target_id=targets[0]).update(
                 state=BatchItem.FAILED, detail=(str(exc) or type(exc).__name__)[:4000], updated_at=timezone.now()
             )
             _count_moves(batch_id, previous, targets, BatchItem.FAILED)
             return [(targets[0], exc)]
     middle = len(targets) // 2
-    return _run_items(operation, configuration, batch_id, targets[:middle], previous) + _run_items(
-        operation, configuration, batch_id, targets[middle:], previous
+    return _run_items(operation, configuration, batch_id, targets[:middle], previous, span) + _run_items(
+        operation, configuration, batch_id, targets[middle:], previous, span
     )
 
 
@@ -353,12 +365,16 @@ class ItemFailed(Exception):
     """An item the operation reported as failed (ChunkResult.failed), with its reason."""
 
 
-def _record(batch_id: str, result: ChunkResult, previous: dict) -> None:
+def _items_in(batch_id: str, span: tuple[int, int]) -> QuerySet:
+    return BatchItem.objects.filter(batch_id=batch_id, seq__gte=span[0], seq__lt=span[1])
+
+
+def _record(batch_id: str, result: ChunkResult, previous: dict, span: tuple[int, int]) -> None:
     _count_moves(batch_id, previous, result.changed, BatchItem.SUCCEEDED)
     _count_moves(batch_id, previous, result.skipped, BatchItem.SKIPPED)
     _count_moves(batch_id, previous, result.failed, BatchItem.FAILED)
     now = timezone.now()
-    items = BatchItem.objects.filter(batch_id=batch_id)
+    items = _items_in(batch_id, span)
     if result.changed:
         items.filter(target_id__in_ids=set(result.changed)).update(state=BatchItem.SUCCEEDED, detail=None, updated_at=now)
     for state, reasons in ((BatchItem.SKIPPED, result.skipped), (BatchItem.FAILED, result.failed)):

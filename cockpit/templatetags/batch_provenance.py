@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 from django import template
-from django.db.models import Count
 
 from batches.models import BatchItem, HistoricBatch
 from batches.operations import REGISTRY
@@ -34,27 +33,18 @@ def batch_retries(context, historic: HistoricBatch, live_counts: dict) -> dict:
     """Which retries as a new batch the user may start: the type's create permission, a kept
     request, items in that state, and no failed job that still retries them itself (batches.retry's
     rule). Rendered in the live part of the page, so the buttons appear with the refresh that sees
-    the items fail; the items are only counted when the live counters (live_counts) show any."""
+    the items fail. The counts are the historic batch's live counters (live_counts), written in
+    the same transaction as the items' states, so the refresh counts no items."""
     user = context["request"].user
     operation = REGISTRY.get(historic.type)
     if not (live_counts.get(BatchItem.FAILED) or live_counts.get(BatchItem.SKIPPED)):
         return {}
     if operation is None or "payload" not in (historic.request or {}) or not user.has_perm(operation.permission):
         return {}
-    counts = _retryable_counts(historic.id)
+    counts = {state: live_counts.get(state, 0) for state in (BatchItem.FAILED, BatchItem.SKIPPED)}
     if counts.get(BatchItem.FAILED) and historic.end_time is None and still_retrying_jobs(historic):
         counts[BatchItem.FAILED] = 0  # its failed jobs run them again themselves
     return {"failed": counts.get(BatchItem.FAILED, 0), "skipped": counts.get(BatchItem.SKIPPED, 0)}
-
-
-def _retryable_counts(batch_id: str) -> dict[str, int]:
-    rows = (
-        BatchItem.objects.filter(batch_id=batch_id, state__in=[BatchItem.FAILED, BatchItem.SKIPPED])
-        .values("state")
-        .annotate(n=Count("target_id"))
-        .order_by()
-    )
-    return {row["state"]: row["n"] for row in rows}
 
 
 def _options_shown(options: dict) -> list[tuple[str, str]]:
