@@ -181,12 +181,17 @@ def _tenant_of(operation: BatchOperation, data: dict, batch_id: str) -> str | No
     tenant = operation.tenant_id(data)
     if tenant is not True:
         return tenant
-    # Otherwise: the tenant every target shares, if they share one.
+    # Otherwise: the tenant every target shares, if they share one: one target's tenant, then whether
+    # any target has another (exclude() keeps the NULLs), which stops at the first. Unordered: with the
+    # model's ordering, DISTINCT took in its columns and sorted every target (5 s at 650k on
+    # PostgreSQL), and a selection of one tenant whose first two rows differed in them got none.
     targets = operation.target_model.objects.filter(
         pk__in=BatchItem.objects.filter(batch_id=batch_id).values("target_id")
-    )
-    tenants = list(targets.values_list("tenant_id", flat=True).distinct()[:2])
-    return tenants[0] if len(tenants) == 1 else None
+    ).order_by()
+    first = targets.values_list("tenant_id", flat=True).first()
+    if first is None or targets.exclude(tenant_id=first).exists():
+        return None
+    return first
 
 
 def _create_job_definitions(batch: Batch) -> dict[str, str]:

@@ -279,6 +279,18 @@ def test_batches_take_the_tenant_of_their_targets_and_reads_are_filtered(api, op
     assert_error(response, 400, "InvalidRequestException", "processInstanceIds is empty")
 
 
+def test_a_batch_of_several_targets_of_one_tenant_takes_that_tenant(api):
+    """Several targets (not just one) sharing a tenant give the batch that tenant; mixed ones none.
+    The check once ran DISTINCT over the model's ordering columns too, so two rows always differed."""
+    definition = deploy(key="claims", tenant_id="tenant-b")
+    ids = [start(definition).id for _ in range(3)]
+    assert created(api, "process-instance/delete", {"processInstanceIds": ids})["tenantId"] == "tenant-b"
+    other = start(deploy(key="claims", tenant_id="tenant-a")).id
+    assert created(api, "process-instance/delete", {"processInstanceIds": [*ids, other]})["tenantId"] is None
+    untenanted = start(deploy(key="plain")).id
+    assert created(api, "process-instance/delete", {"processInstanceIds": [untenanted, *ids]})["tenantId"] is None
+
+
 def test_a_million_ids_get_a_clear_4xx_not_an_out_of_memory(api):
     ids = [f"{i:036d}" for i in range(1_000_000)]
     response = post(api, "process-instance/delete", {"processInstanceIds": ids})
