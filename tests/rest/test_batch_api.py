@@ -279,12 +279,16 @@ def test_batches_take_the_tenant_of_their_targets_and_reads_are_filtered(api, op
     assert_error(response, 400, "InvalidRequestException", "processInstanceIds is empty")
 
 
-def test_a_batch_of_several_targets_of_one_tenant_takes_that_tenant(api):
-    """Several targets (not just one) sharing a tenant give the batch that tenant; mixed ones none.
-    The check once ran DISTINCT over the model's ordering columns too, so two rows always differed."""
+def test_a_batch_of_several_targets_of_one_tenant_takes_that_tenant(api, operator_api):
+    """Several targets (not just one) sharing a tenant give the batch that tenant, so other tenants'
+    users do not see it (tenant-less batches are shared); mixed ones none. The check once ran
+    DISTINCT over the model's ordering columns too, so two rows always differed."""
     definition = deploy(key="claims", tenant_id="tenant-b")
     ids = [start(definition).id for _ in range(3)]
-    assert created(api, "process-instance/delete", {"processInstanceIds": ids})["tenantId"] == "tenant-b"
+    batch = created(api, "process-instance/delete", {"processInstanceIds": ids})
+    assert batch["tenantId"] == "tenant-b"
+    assert operator_api.get(f"{R}/batch/{batch['id']}").status_code == 404  # the operator is of tenant-a
+    assert operator_api.get(f"{R}/history/batch/{batch['id']}/items").status_code == 404
     other = start(deploy(key="claims", tenant_id="tenant-a")).id
     assert created(api, "process-instance/delete", {"processInstanceIds": [*ids, other]})["tenantId"] is None
     untenanted = start(deploy(key="plain")).id
