@@ -183,8 +183,9 @@ def _tenant_of(operation: BatchOperation, data: dict, batch_id: str) -> str | No
         return tenant
     # Otherwise: the tenant every target shares, if they share one: one target's tenant, then whether
     # any target has another (exclude() keeps the NULLs), which stops at the first. Unordered: with the
-    # model's ordering, DISTINCT took in its columns and sorted every target (5 s at 650k on
-    # PostgreSQL), and a selection of one tenant whose first two rows differed in them got none.
+    # model's ordering, a DISTINCT on tenant_id also took in start_time and id, so two targets of one
+    # tenant always differed and the batch got no tenant, which shares it with every tenant; with
+    # some plans it also sorted every target (4.9 s at 650k on PostgreSQL, bench/creation.py).
     targets = operation.target_model.objects.filter(
         pk__in=BatchItem.objects.filter(batch_id=batch_id).values("target_id")
     ).order_by()
