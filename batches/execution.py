@@ -136,10 +136,7 @@ def run_yielding_slices(job: Job, batch: Batch, slice_items: int) -> Failed | Re
     try:
         while True:
             chunk, more = _next_slice(batch.id, cursor, end, size)
-            previous = {target: state for _, target, state in chunk}
-            failures += _run_items(
-                operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous, _span(chunk)
-            )
+            failures += _run_slice(batch, chunk)
             if not more:
                 break
             cursor = chunk[-1][0] + 1
@@ -210,15 +207,18 @@ def _next_slice(batch_id: str, cursor: int, end: int, size: int) -> tuple[list[t
     return rows[:size], len(rows) > size
 
 
-def _span(chunk: list[tuple]) -> tuple[int, int]:
-    """The positions [first, last) a slice's (seq, target, state) rows lie in."""
-    return (chunk[0][0], chunk[-1][0] + 1) if chunk else (0, 0)
+def _run_slice(batch: Batch, chunk: list[tuple]) -> list:
+    """Run a slice's (seq, target, state) rows (_next_slice); its items lie in [first seq, last seq]."""
+    if not chunk:
+        return []
+    previous = {target: state for _, target, state in chunk}
+    span = (chunk[0][0], chunk[-1][0] + 1)
+    return _run_items(operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous, span)
 
 
 def _work_slice(job: Job, batch: Batch, config: dict, cursor: int, end: int, size: int, started) -> Failed | Reschedule | None:
     chunk, more = _next_slice(batch.id, cursor, end, size)
-    previous = {target: state for _, target, state in chunk}
-    failures = _run_items(operation_for(batch.type), batch.configuration, batch.id, sorted(previous), previous, _span(chunk))
+    failures = _run_slice(batch, chunk)
     _mark_execution_started(batch.id, started)
     if more:
         config[CURSOR] = chunk[-1][0] + 1

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import base_env, prepare  # noqa: E402
+from bench.common import base_env, prepare
 
 TOP = 6
 
@@ -39,16 +39,17 @@ def measure(runs: int) -> None:
 
     user = get_user_model().objects.get(username="admin")
     operation = ENDPOINTS["process-instance/delete"]
+    statements: list[tuple[float, str]] = []  # (seconds, statement) of the current run
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            statements.append((time.perf_counter() - started, " ".join(sql.split())[:110]))
+
     for run in range(1, runs + 1):
-        statements: list[tuple[float, str]] = []
-
-        def timed(execute, sql, params, many, context):
-            started = time.perf_counter()
-            try:
-                return execute(sql, params, many, context)
-            finally:
-                statements.append((time.perf_counter() - started, " ".join(sql.split())[:110]))
-
+        statements.clear()
         started = time.perf_counter()
         try:
             with connection.execute_wrapper(timed), transaction.atomic():

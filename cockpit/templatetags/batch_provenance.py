@@ -41,10 +41,10 @@ def batch_retries(context, historic: HistoricBatch, live_counts: dict) -> dict:
         return {}
     if operation is None or "payload" not in (historic.request or {}) or not user.has_perm(operation.permission):
         return {}
-    counts = {state: live_counts.get(state, 0) for state in (BatchItem.FAILED, BatchItem.SKIPPED)}
-    if counts.get(BatchItem.FAILED) and historic.end_time is None and still_retrying_jobs(historic):
-        counts[BatchItem.FAILED] = 0  # its failed jobs run them again themselves
-    return {"failed": counts.get(BatchItem.FAILED, 0), "skipped": counts.get(BatchItem.SKIPPED, 0)}
+    failed = live_counts.get(BatchItem.FAILED, 0)
+    if failed and historic.end_time is None and still_retrying_jobs(historic):
+        failed = 0  # its failed jobs run them again themselves
+    return {"failed": failed, "skipped": live_counts.get(BatchItem.SKIPPED, 0)}
 
 
 def _options_shown(options: dict) -> list[tuple[str, str]]:

@@ -18,7 +18,8 @@ class Command(BaseCommand):
     help = (
         "Load demo users, tenants, process definitions and instances in varied states (bulk inserts: COPY on "
         "PostgreSQL, executemany on SQLite). On a 2-core machine 100,000 instances take about 11 s; a million "
-        "2 minutes on SQLite and up to 5 on PostgreSQL (bench/RESULTS.md, demo loader). A progress bar is drawn from 20,000 instances."
+        "2 minutes on SQLite and up to 5 on PostgreSQL (bench/RESULTS.md, demo loader). A progress bar is drawn "
+        "from 20,000 instances."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
