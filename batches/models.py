@@ -45,6 +45,18 @@ class Batch(models.Model):
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
 
+    # Camunda's remainingJobs and completedJobs, from the existing_jobs that
+    # batches.selectors.with_statistics annotates. (As SQL annotations, each repeated that count's
+    # subquery for every batch: 4 subqueries a row instead of 2, and on PostgreSQL a plan cost
+    # above jit_above_cost, so every statistics query paid ~20 ms of JIT compilation.)
+    @property
+    def remaining_jobs(self) -> int:
+        return self.total_jobs - self.jobs_created + self.existing_jobs
+
+    @property
+    def completed_jobs(self) -> int:
+        return self.total_jobs - self.remaining_jobs
+
 
 class HistoricBatch(models.Model):
     COMPLETED = "completed"
@@ -107,7 +119,9 @@ class BatchItem(models.Model):
     STATES = [PENDING, SUCCEEDED, SKIPPED, FAILED]
 
     id = models.BigAutoField(primary_key=True)
-    batch = models.ForeignKey(HistoricBatch, on_delete=models.CASCADE, related_name="items", db_constraint=True)
+    # No index of its own: the unique (batch, seq) index leads with the batch (on PostgreSQL a varchar
+    # foreign key would get two, the plain one and a varchar_pattern_ops one for LIKE).
+    batch = models.ForeignKey(HistoricBatch, on_delete=models.CASCADE, related_name="items", db_index=False)
     seq = models.PositiveIntegerField()
     target_id = models.CharField(max_length=ID)
     state = models.CharField(max_length=16, default=PENDING, choices=[(s, s) for s in STATES])

@@ -1,7 +1,7 @@
 """Batch reads: query specs for batches, statistics and history, with Camunda's statistics arithmetic."""
 from __future__ import annotations
 
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from batches.models import BatchItem, HistoricBatch
@@ -83,11 +83,7 @@ def _job_count(**filters) -> Coalesce:
 def with_statistics(queryset: QuerySet) -> QuerySet:
     """remainingJobs = not yet created + existing execution jobs; completed = total − remaining;
     failed = execution jobs without retries (Camunda's arithmetic)."""
-    return (
-        queryset.annotate(existing_jobs=_job_count(), failed_jobs=_job_count(retries=0))
-        .annotate(remaining_jobs=F("total_jobs") - F("jobs_created") + F("existing_jobs"))
-        .annotate(completed_jobs=F("total_jobs") - F("remaining_jobs"))
-    )
+    return queryset.annotate(existing_jobs=_job_count(), failed_jobs=_job_count(retries=0))  # Batch.remaining_jobs
 
 
 def item_counts_for(batch_ids: list[str]) -> dict[str, dict[str, int]]:

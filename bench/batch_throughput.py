@@ -19,10 +19,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import PYTHON, ROOT, PeakRss, Servers, prepare, table  # noqa: E402
+from common import PYTHON, ROOT, PeakRss, Servers, drop_snapshot, prepare, restore, snapshot, table  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from cockpit import sqlcount  # noqa: E402  (reads the counts the servers write)
+
 
 def invoice(servers: Servers, version: int) -> str:
     return servers.get(f"/engine-rest/process-definition?key=invoice&version={version}")[0]["id"]
@@ -131,10 +132,13 @@ def main() -> None:
     args = parser.parse_args()
     rows, runs = [], []
     for n in [int(x) for x in args.instances.split(",")]:
-        for op in args.ops.split(","):
-            env = prepare(args.db, n)
+        env = prepare(args.db, n)  # loaded once per count; each batch and each limit gets a copy
+        snapshot(args.db)
+        for i, op in enumerate(args.ops.split(",")):
+            if i:
+                restore(args.db)
             figures = run_batch(env, op, args.workers)
-            env = prepare(args.db, n)  # the same data again, for the limit
+            restore(args.db)  # the same data again, for the limit
             sql = limit(env, op)
             items = figures["items"]
             runs.append((op, n, figures))
@@ -144,6 +148,7 @@ def main() -> None:
                 f"{figures['sql_per_item']:.4f}", f"{figures['web_mb']:.0f}", f"{figures['worker_mb']:.0f}", figures["state"],
             ])
             print(table(HEADERS, rows[-1:]) if len(rows) == 1 else table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
+        drop_snapshot(args.db)
     print()
     print(table(HEADERS, rows))
     growth = scaling(runs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,15 +46,59 @@ def base_env(kind: str, database: str = PG_DATABASE, **extra: str) -> dict[str, 
 
 
 def fresh_database(kind: str, database: str = PG_DATABASE) -> None:
+    _drop(kind, str(SQLITE_PATH) if kind == "sqlite" else database)
+    if kind != "sqlite":
+        _admin_sql(f'CREATE DATABASE "{database}"')
+
+
+def _drop(kind: str, target: str) -> None:
+    """Remove a SQLite database file (and its WAL and shared memory) or a PostgreSQL database."""
     if kind == "sqlite":
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
-        return
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+    else:
+        _admin_sql(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+
+
+def _admin_sql(*statements: str) -> None:
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{database}"')
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _snapshot_name(kind: str, database: str) -> str:
+    return f"{SQLITE_PATH}.snapshot" if kind == "sqlite" else f"{database}_snapshot"
+
+
+def _copy_database(kind: str, source: str, target: str) -> None:
+    """Replace target (a SQLite path or a PostgreSQL database) by a copy of source. No process may
+    be connected to either (the servers are stopped)."""
+    _drop(kind, target)
+    if kind == "sqlite":
+        for suffix in ("", "-wal"):
+            if Path(f"{source}{suffix}").exists():
+                shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+        return
+    # FILE_COPY: a checkpoint and a copy of the files; the default (WAL_LOG) writes every page to
+    # the WAL, minutes for a million instances.
+    _admin_sql(f'CREATE DATABASE "{target}" TEMPLATE "{source}" STRATEGY FILE_COPY')
+
+
+def snapshot(kind: str, database: str = PG_DATABASE) -> None:
+    """Keep a copy of the loaded database for restore(): loading a million demo instances takes
+    minutes, copying the files seconds."""
+    _copy_database(kind, str(SQLITE_PATH) if kind == "sqlite" else database, _snapshot_name(kind, database))
+
+
+def restore(kind: str, database: str = PG_DATABASE) -> None:
+    """The database as snapshot() saw it."""
+    _copy_database(kind, _snapshot_name(kind, database), str(SQLITE_PATH) if kind == "sqlite" else database)
+
+
+def drop_snapshot(kind: str, database: str = PG_DATABASE) -> None:
+    _drop(kind, _snapshot_name(kind, database))
 
 
 def manage(env: dict, *args: str) -> str:

@@ -107,6 +107,9 @@ def main() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+    import gc
+
+    gc.freeze()  # as cockpit/wsgi.py does in each web process once Django has started
     client = Client()
     client.force_login(User.objects.get(username="admin"))
     operator = Client()

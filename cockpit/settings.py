@@ -128,6 +128,16 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     _db["TEST"] = {"NAME": str(Path(_db["NAME"]).with_name(Path(_db["NAME"]).stem + "_test.sqlite3"))}
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["ENGINE"] = "engine.backends.postgresql"  # Django's, without the LIKE index on id columns
+    if not env_bool("DATABASE_JIT", False):
+        # PostgreSQL compiles a plan with LLVM once its estimated cost passes jit_above_cost. Its
+        # estimates for correlated subqueries are high, so short statements paid for it: the batch
+        # statistics of 1,000 running batches spent 22 ms of its 34 ms compiling (bench/RESULTS.md,
+        # seventh session). This product runs short statements; DATABASE_JIT=true turns it back on.
+        options = _db.setdefault("OPTIONS", {})
+        if "jit" not in options.get("options", ""):
+            options["options"] = f"{options.get('options', '')} -c jit=off".strip()
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

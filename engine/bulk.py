@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.db import connection
 from django.db.models import AutoField, BigAutoField, DateTimeField, JSONField, Model, QuerySet, SmallAutoField
@@ -53,16 +55,49 @@ def tuples_insert(model: type[Model], columns: Sequence[str], rows: Sequence[Seq
     """Insert rows (values in the order of columns, as rows_of makes them): COPY or one executemany."""
     if not rows:
         return
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            with cursor.cursor.copy(_copy_statement(model, columns)) as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
+            table, names = _quoted(model, columns)
             marks = ", ".join(["?"] * len(columns))
             cursor.cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
+def _quoted(model: type[Model], columns: Sequence[str]) -> tuple[str, str]:
+    """The model's table and the columns, quoted for SQL."""
+    return connection.ops.quote_name(model._meta.db_table), ", ".join(connection.ops.quote_name(c) for c in columns)
+
+
+def _copy_statement(model: type[Model], columns: Sequence[str]) -> str:
+    table, names = _quoted(model, columns)
+    return f"COPY {table} ({names}) FROM STDIN"
+
+
+def copy_text(value: object) -> str:
+    """One field in PostgreSQL's COPY text format (NULL as \\N; backslash, tab, newline and carriage
+    return escaped), for values as rows_of converts them."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (int, float, Decimal)):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"no COPY text for {type(value).__name__}: {value!r}")
+
+
+def copy_insert(model: type[Model], columns: Sequence[str], text: str) -> None:
+    """COPY rows already in PostgreSQL's text format (copy_text fields, tab-separated, one per line)."""
+    with connection.cursor() as cursor, cursor.cursor.copy(_copy_statement(model, columns)) as copy:
+        copy.write(text)
 
 
 def rows_delete(*querysets: QuerySet) -> int:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from engine.bulk import rows_of, tuples_insert, value_converter
+from engine.bulk import copy_insert, copy_text, rows_of, tuples_insert, value_converter
 from engine.models import (
     ActivityInstance,
     EventSubscription,
@@ -96,10 +96,12 @@ def ensure_definitions() -> dict[str, ProcessDefinition]:
         # Message events: a receive task, a message catch event and a message start event.
         name = "payment.bpmn"
         deployment_create(name=f"demo {name}", resources=[(name, (BPMN_DIR / name).read_bytes())], source="demo")
-    slots = {}
-    for d in ProcessDefinition.objects.all():
-        slots[f"{d.key}:{d.tenant_id or d.version}"] = d
-    return slots
+    return definition_slots()
+
+
+def definition_slots() -> dict[str, ProcessDefinition]:
+    """The deployed definitions by slot ("key:version" or "key:tenant")."""
+    return {f"{d.key}:{d.tenant_id or d.version}": d for d in ProcessDefinition.objects.all()}
 
 
 @dataclass
@@ -153,6 +155,7 @@ class Kind:
     tables: list[tuple[type, list[str], list[tuple[list, tuple[int, ...]]]]]
     ids: list  # the stand-in ids, in order: each instance gets as many fresh ones
     keys: dict  # stand-in value → what of the instance replaces it: "key", "amount", "started", …
+    text: list | None = None  # the rows rendered for COPY, per row its fields (Kinds.lines)
 
 
 class Kinds:
@@ -162,8 +165,8 @@ class Kinds:
         self.kinds: dict[tuple[int, str], Kind] = {}
         self.date = _date_converter()
 
-    def rows(self, n: int, plan_index: int, state: str, started: datetime) -> list[tuple[type, list[str], list[list]]]:
-        """The rows of instance n: its kind's rows with its own values."""
+    def _values(self, n: int, plan_index: int, state: str, started: datetime) -> tuple[Kind, dict]:
+        """Instance n's kind, and what replaces each of the kind's stand-ins."""
         kind = self.kinds.get((plan_index, state))
         if kind is None:
             kind = self.kinds[(plan_index, state)] = self._kind(plan_index, state)
@@ -179,6 +182,33 @@ class Kinds:
         }
         mapping = dict(zip(kind.ids, new_ids(len(kind.ids)), strict=True))
         mapping.update((stand_in, values[name]) for stand_in, name in kind.keys.items())
+        return kind, mapping
+
+    def lines(self, n: int, plan_index: int, state: str, started: datetime) -> list[tuple[type, list[str], list[str]]]:
+        """The rows of instance n as lines of PostgreSQL's COPY text format: the kind's rows are
+        rendered once, and only the stand-in fields are rendered per instance."""
+        kind, mapping = self._values(n, plan_index, state, started)
+        if kind.text is None:
+            kind.text = [
+                (model, columns, [(row, [copy_text(value) for value in row], positions) for row, positions in rows])
+                for model, columns, rows in kind.tables
+            ]
+        texts = {stand_in: copy_text(value) for stand_in, value in mapping.items()}
+        tables = []
+        for model, columns, rows in kind.text:
+            out = []
+            for row, fields, positions in rows:
+                fields = fields.copy()
+                for p in positions:
+                    # A float column's stand-in equals the int one (the amount as a double): keep it a float.
+                    fields[p] = copy_text(float(mapping[row[p]])) if isinstance(row[p], float) else texts[row[p]]
+                out.append("\t".join(fields))
+            tables.append((model, columns, out))
+        return tables
+
+    def rows(self, n: int, plan_index: int, state: str, started: datetime) -> list[tuple[type, list[str], list[list]]]:
+        """The rows of instance n: its kind's rows with its own values."""
+        kind, mapping = self._values(n, plan_index, state, started)
         tables = []
         for model, columns, rows in kind.tables:
             out = []
@@ -237,37 +267,70 @@ def _date_converter():
     return value_converter(HistoricProcessInstance._meta.get_field("start_time"))
 
 
-def load_instances(count: int, *, now: datetime | None = None, progress=None) -> dict[str, int]:
+def load_instances(count: int, *, now: datetime | None = None, progress=None, processes: int = 1) -> dict[str, int]:
     """Insert count instances in varied states, CHUNK at a time; return how many of each state.
 
     progress: called with the number of instances inserted after each chunk commits.
+    processes: on PostgreSQL, chunks are loaded by this many processes at once (each with its own
+    connection), so that both the row building and the database's work use every core. SQLite
+    admits one writer at a time: there they are always loaded one after another.
     """
     now = now or timezone.now()
-    slots = ensure_definitions()
-    job_definitions = {
-        (jd.process_definition_id, jd.activity_id): jd
-        for jd in JobDefinition.objects.filter(job_type=ASYNC_CONTINUATION)
-    }
-    kinds = Kinds(slots, job_definitions, now, _sample_stacktrace())
-    tally: dict[str, int] = {}
+    ensure_definitions()
     offset = HistoricProcessInstance.objects.count()
-    for start in range(0, count, CHUNK):
+    chunks = [(start, min(count, start + CHUNK)) for start in range(0, count, CHUNK)]
+    if processes > 1 and connection.vendor == "postgresql" and len(chunks) > 1:
+        from engine import demo_processes
+
+        loaded = demo_processes.load_chunks(chunks, count, offset, now, processes)
+    else:
+        loader = ChunkLoader(now)
+        loaded = (loader.load(start, stop, count, offset) for start, stop in chunks)
+    tally: dict[str, int] = {}
+    for chunk_tally in loaded:  # as each chunk commits
+        for state, n in chunk_tally.items():
+            tally[state] = tally.get(state, 0) + n
+        if progress is not None:
+            progress(sum(chunk_tally.values()))
+    return tally
+
+
+class ChunkLoader:
+    """Loads chunks of the demo's instances over this process's connection (load_instances)."""
+
+    def __init__(self, now: datetime) -> None:
+        slots = definition_slots()
+        job_definitions = {
+            (jd.process_definition_id, jd.activity_id): jd
+            for jd in JobDefinition.objects.filter(job_type=ASYNC_CONTINUATION)
+        }
+        self.now = now
+        self.kinds = Kinds(slots, job_definitions, now, _sample_stacktrace())
+        # PostgreSQL takes COPY text built from each kind's pre-rendered fields; SQLite the rows as tuples.
+        self.as_text = connection.vendor == "postgresql"
+
+    def load(self, start: int, stop: int, count: int, offset: int) -> dict[str, int]:
+        """Insert instances start to stop (of count) in one transaction; return them by state."""
+        build = self.kinds.lines if self.as_text else self.kinds.rows
+        tally: dict[str, int] = {}
         tables: dict[type, tuple[list[str], list]] = {}
-        for i in range(start, min(count, start + CHUNK)):
+        for i in range(start, stop):
             state = _state_of(i)
             tally[state] = tally.get(state, 0) + 1
             # Shifted by one plan every 20 instances (the state cycle), so every plan meets every state.
             plan_index = (i + i // 20) % len(PLANS)
-            started = now - timedelta(minutes=(count - i) * 43200 // max(count, 1), seconds=i % 60)
-            for model, columns, rows in kinds.rows(offset + i, plan_index, state, started):
+            started = self.now - timedelta(minutes=(count - i) * 43200 // max(count, 1), seconds=i % 60)
+            for model, columns, rows in build(offset + i, plan_index, state, started):
                 tables.setdefault(model, (columns, []))[1].extend(rows)
         with transaction.atomic():
             for model in INSERT_ORDER:
                 if model in tables:
-                    tuples_insert(model, *tables[model])
-        if progress is not None:
-            progress(min(count, start + CHUNK) - start)
-    return tally
+                    columns, rows = tables[model]
+                    if self.as_text:
+                        copy_insert(model, columns, "\n".join(rows) + "\n")
+                    else:
+                        tuples_insert(model, columns, rows)
+        return tally
 
 
 INSERT_ORDER = [model for model, _ in Rows().by_model()]

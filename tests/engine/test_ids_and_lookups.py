@@ -76,3 +76,54 @@ def test_a_forked_process_does_not_continue_its_parents_counter(monkeypatch):
     child = os.read(read, 100).decode()
     os.close(read)
     assert len(child) == 36 and child != new_id()
+
+
+PATTERN_INDEXES = """
+SELECT table_class.relname, a.attname FROM pg_index i
+JOIN pg_class table_class ON table_class.oid = i.indrelid
+JOIN pg_opclass opclass ON opclass.oid = i.indclass[0]
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+WHERE table_class.relnamespace = current_schema()::regnamespace
+  AND opclass.opcname IN ('varchar_pattern_ops', 'text_pattern_ops')
+"""
+
+
+def _pattern_indexes() -> set[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(PATTERN_INDEXES)
+        return set(cursor.fetchall())
+
+
+def test_on_postgresql_only_like_filtered_columns_get_a_pattern_index():
+    """Id columns get one B-tree, not Django's second varchar_pattern_ops one (engine.backends.postgresql);
+    a column a `…Like` parameter filters keeps it, and LIKE on it still works."""
+    if connection.vendor != "postgresql":
+        pytest.skip("pattern-ops indexes exist on PostgreSQL only")
+    ours = {(t, c) for t, c in _pattern_indexes() if t.startswith(("engine_", "batches_", "cockpit_"))}
+    assert ("engine_processinstance", "business_key") in ours
+    assert ("engine_historicprocessinstance", "business_key") in ours
+    assert not {(t, c) for t, c in ours if c == "id" or c.endswith("_id")}, ours
+    definition = deploy()
+    instance = start(definition, business_key="INV-0042")
+    assert list(ProcessInstance.objects.filter(business_key__like="INV-00%").values_list("id", flat=True)) == [instance.id]
+
+
+def test_the_migration_drops_an_id_pattern_index_a_database_still_has():
+    """A database migrated before the backend change has Django's …_like index on id columns; engine
+    migration 0006 drops those and keeps the ones on LIKE-filtered columns."""
+    if connection.vendor != "postgresql":
+        pytest.skip("pattern-ops indexes exist on PostgreSQL only")
+    from importlib import import_module
+
+    migration = import_module("engine.migrations.0006_drop_id_like_indexes")
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE INDEX "engine_job_id_old_like" ON "engine_job" ("id" varchar_pattern_ops)')
+        cursor.execute(
+            'CREATE INDEX "engine_job_process_instance_id_old_like" ON "engine_job" ("process_instance_id" varchar_pattern_ops)'
+        )
+    assert ("engine_job", "process_instance_id") in _pattern_indexes()
+    with connection.schema_editor() as editor:
+        migration.drop_like_indexes(None, editor)
+    left = _pattern_indexes()
+    assert ("engine_job", "id") not in left and ("engine_job", "process_instance_id") not in left
+    assert ("engine_processinstance", "business_key") in left

@@ -1,0 +1,31 @@
+"""Process-level settings the web server runs with: PostgreSQL without JIT, startup objects frozen."""
+import gc
+
+import pytest
+from django.db import connection
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_run_without_jit():
+    """Short statements tripped jit_above_cost (22 of 34 ms compiling the batch statistics);
+    DATABASE_JIT=true is the way back (cockpit/settings.py)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("JIT is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+
+def test_the_wsgi_module_freezes_what_starting_made():
+    """cockpit.wsgi freezes the objects made while starting, so full collections skip them."""
+    import importlib
+
+    import cockpit.wsgi
+
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        importlib.reload(cockpit.wsgi)
+        assert gc.get_freeze_count() > 0 and callable(cockpit.wsgi.application)
+    finally:
+        gc.unfreeze()
