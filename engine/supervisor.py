@@ -16,7 +16,9 @@ queue, or a hung Sentinel) makes the supervisor SIGKILL the group and start a ne
 that exits is restarted too. The dead queue may have swallowed wake-ups, so after a restart the
 supervisor re-sends the wake-up of every due, unlocked job if the broker holds no backlog (with
 a backlog, the job sweep does it later); job rows are the truth and the job lock makes duplicates
-harmless. Jobs that were running on killed workers are free again after JOB_LOCK_SECONDS, as for
+harmless. It re-sends only once every process of the old node has exited and the new node has
+reported: Redis hands a pushed task to a client blocked in BLPOP (the old pusher) even while that
+client is being killed, and the task dies with it. Jobs that were running on killed workers are free again after JOB_LOCK_SECONDS, as for
 any killed worker. The node dies with its supervisor: the Sentinel polls a pipe the supervisor
 holds open.
 """
@@ -50,6 +52,7 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 STARTUP_SECONDS = 60.0  # a node that has not reported this long after it started is restarted
 STOP_GRACE_SECONDS = 8.0  # q2's graceful stop gets this long before the node is killed
+EXIT_WAIT_SECONDS = 10.0  # after SIGKILL, how long to wait for the node's processes to be gone
 MAX_BACKOFF_SECONDS = 30.0  # between restarts of a node that never reported (e.g. database down)
 
 
@@ -146,6 +149,25 @@ def _exited(pid: int) -> os.waitid_result | None:
     return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
 
 
+def _group_running(pgid: int) -> bool:
+    """Whether a process of the group still runs. A zombie does not count: its files are closed."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():  # no procfs: zombies count, which only waits longer
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+        if int(group) == pgid and state not in ("Z", "X"):
+            return True
+    return False
+
+
 def _read_report(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -176,6 +198,7 @@ class Supervisor:
         self.report = report
         self.stopping = False
         self.restarts = 0
+        self._resend_pending = False  # a node was restarted: re-send wake-ups once the new one reports
         self._wake_failing = False  # jobs_wake_due failed at the last poll: log the outage once
 
     def run(self) -> None:
@@ -192,7 +215,7 @@ class Supervisor:
             self.restarts += 1
             pid = child.process.pid
             logger.error("restarting the worker node (pid %s, restart %d): %s", pid, self.restarts, reason)
-            self._recover()
+            self._resend_pending = True
             backoff = 0.0 if reported else min(max(2 * backoff, 1.0), MAX_BACKOFF_SECONDS)
             self._sleep(backoff)
         logger.info("worker supervisor stopped")
@@ -217,6 +240,8 @@ class Supervisor:
                 return f"the node exited (status {exited.si_status})", reported
             report = _read_report(self.report)
             reported = reported or report is not None
+            if report is not None and self._resend_pending:
+                self._recover()  # the new node's pusher is waiting on the broker now
             # time.monotonic() is the host's CLOCK_MONOTONIC: comparable with the Sentinel's.
             age = time.monotonic() - (report["healthy_at"] if report else child.started)
             if age > (self.stall if report else max(self.stall, STARTUP_SECONDS)):
@@ -263,8 +288,17 @@ class Supervisor:
             pass
         child.process.wait()
         os.close(child.lifeline)
+        # The node's own children (pusher, workers) are not ours to wait for: poll until they are
+        # gone, so that nothing sent to the broker from now on is taken by a dying pusher.
+        deadline = time.monotonic() + EXIT_WAIT_SECONDS
+        while _group_running(pid):
+            if time.monotonic() > deadline:
+                logger.warning("processes of the stopped worker node (group %s) are still running", pid)
+                break
+            time.sleep(0.05)
 
     def _recover(self) -> None:
+        self._resend_pending = False
         try:
             sent = resend_lost_wakeups()
             if sent:

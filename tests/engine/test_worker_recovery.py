@@ -97,6 +97,11 @@ def test_a_node_whose_idle_workers_are_killed_runs_the_next_job(supervised, tmp_
     if workers == 1:
         assert node.cluster.output().count("restarting the worker node") >= ROUNDS
         assert "a wedged queue" in node.cluster.output()
+    # Wake-ups are re-sent only once the new node runs (its pusher waits on the broker), never
+    # between the restart and its start, when a pusher of the old node may still take them.
+    for after_restart in node.cluster.output().split("restarting the worker node")[1:]:
+        if "re-sent the wake-ups" in after_restart:
+            assert after_restart.index(" running.") < after_restart.index("re-sent the wake-ups")
 
 
 def test_a_node_whose_busy_worker_is_killed_runs_the_next_job_and_the_killed_one(supervised, settings, tmp_path):
