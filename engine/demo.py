@@ -271,15 +271,17 @@ def load_instances(count: int, *, now: datetime | None = None, progress=None, pr
     """Insert count instances in varied states, CHUNK at a time; return how many of each state.
 
     progress: called with the number of instances inserted after each chunk commits.
-    processes: on PostgreSQL, chunks are loaded by this many processes at once (each with its own
-    connection), so that both the row building and the database's work use every core. SQLite
-    admits one writer at a time: there they are always loaded one after another.
+    processes: chunks are built by this many processes at once, so that the row building uses every
+    core. On PostgreSQL each process loads its chunks over its own connection. SQLite admits one
+    writer: there each process writes its chunk into a staging file without indexes, and this
+    process copies it into the database with one INSERT … SELECT per table (merge_staged).
     """
     now = now or timezone.now()
     ensure_definitions()
     offset = HistoricProcessInstance.objects.count()
     chunks = [(start, min(count, start + CHUNK)) for start in range(0, count, CHUNK)]
-    if processes > 1 and connection.vendor == "postgresql" and len(chunks) > 1:
+    # Other processes see only what is committed (in a transaction, the definitions may not be).
+    if processes > 1 and len(chunks) > 1 and not connection.in_atomic_block:
         from engine import demo_processes
 
         loaded = demo_processes.load_chunks(chunks, count, offset, now, processes)
@@ -309,8 +311,8 @@ class ChunkLoader:
         # PostgreSQL takes COPY text built from each kind's pre-rendered fields; SQLite the rows as tuples.
         self.as_text = connection.vendor == "postgresql"
 
-    def load(self, start: int, stop: int, count: int, offset: int) -> dict[str, int]:
-        """Insert instances start to stop (of count) in one transaction; return them by state."""
+    def build(self, start: int, stop: int, count: int, offset: int) -> tuple[dict[type, tuple[list[str], list]], dict[str, int]]:
+        """Instances start to stop (of count): each model's (columns, rows), and the instances by state."""
         build = self.kinds.lines if self.as_text else self.kinds.rows
         tally: dict[str, int] = {}
         tables: dict[type, tuple[list[str], list]] = {}
@@ -322,6 +324,11 @@ class ChunkLoader:
             started = self.now - timedelta(minutes=(count - i) * 43200 // max(count, 1), seconds=i % 60)
             for model, columns, rows in build(offset + i, plan_index, state, started):
                 tables.setdefault(model, (columns, []))[1].extend(rows)
+        return tables, tally
+
+    def load(self, start: int, stop: int, count: int, offset: int) -> dict[str, int]:
+        """Insert instances start to stop (of count) in one transaction; return them by state."""
+        tables, tally = self.build(start, stop, count, offset)
         with transaction.atomic():
             for model in INSERT_ORDER:
                 if model in tables:
@@ -331,6 +338,49 @@ class ChunkLoader:
                     else:
                         tuples_insert(model, columns, rows)
         return tally
+
+    def stage(self, start: int, stop: int, count: int, offset: int, path: str) -> tuple[list[tuple[str, list[str]]], dict[str, int]]:
+        """SQLite: write instances start to stop (of count) into a new staging database at path, one
+        table per model with untyped columns and no index; return its (table, columns) and the tally.
+
+        The rows are bound here, in a builder process; merge_staged copies them in SQLite's own code.
+        """
+        import sqlite3
+
+        tables, tally = self.build(start, stop, count, offset)
+        staged = []
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("BEGIN")
+            for model in INSERT_ORDER:
+                if model in tables:
+                    columns, rows = tables[model]
+                    table = model._meta.db_table
+                    names = ", ".join(f'"{c}"' for c in columns)
+                    db.execute(f'CREATE TABLE "{table}" ({names})')  # no types: each value keeps its own
+                    db.executemany(f'INSERT INTO "{table}" VALUES ({", ".join("?" * len(columns))})', rows)
+                    staged.append((table, columns))
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        return staged, tally
+
+
+def merge_staged(path: str, staged: list[tuple[str, list[str]]]) -> None:
+    """SQLite: copy a chunk's staging database (ChunkLoader.stage) into this one, in one transaction
+    (the column affinities of the real tables convert each value as an INSERT of it would)."""
+    with connection.cursor() as cursor:
+        cursor.execute("ATTACH DATABASE %s AS staged", [path])  # outside a transaction, as SQLite requires
+        try:
+            with transaction.atomic():
+                for table, columns in staged:
+                    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+                    target = connection.ops.quote_name(table)
+                    cursor.execute(f"INSERT INTO main.{target} ({names}) SELECT {names} FROM staged.{target}")
+        finally:
+            cursor.execute("DETACH DATABASE staged")
 
 
 INSERT_ORDER = [model for model, _ in Rows().by_model()]

@@ -53,25 +53,82 @@ def test_two_instances_of_one_kind_share_no_id():
     assert first.id != second.id and first.business_key != second.business_key
 
 
-@pytest.mark.django_db(transaction=True)
-def test_loading_in_several_processes_loads_each_instance_once(monkeypatch):
-    """PostgreSQL: chunks loaded by two spawned processes over their own connections (to the test
-    database) give the same instances, states and tally as one process would."""
+def stored_shape() -> dict:
+    """Each loaded table's row count and, per column, how many values of each stored type (SQLite
+    keeps each value's own type; PostgreSQL's are the columns')."""
     from django.db import connection
 
+    from engine.demo import INSERT_ORDER
+
+    shape = {}
+    with connection.cursor() as cursor:
+        for model in INSERT_ORDER:
+            table = connection.ops.quote_name(model._meta.db_table)
+            if connection.vendor == "sqlite":
+                for column in model._meta.concrete_fields:
+                    name = connection.ops.quote_name(column.column)
+                    cursor.execute(f"SELECT typeof({name}), count(*) FROM {table} GROUP BY 1")
+                    shape[(table, column.column)] = dict(cursor.fetchall())
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            shape[table] = cursor.fetchone()[0]
+    return shape
+
+
+def added(before: dict, after: dict) -> dict:
+    """What a load added to each stored_shape figure."""
+    def minus(now, then):
+        if isinstance(now, dict):
+            return {t: n - then.get(t, 0) for t, n in now.items() if n != then.get(t, 0)}
+        return now - then
+
+    return {key: minus(value, before[key]) for key, value in after.items()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_loading_in_several_processes_loads_what_one_process_loads(monkeypatch):
+    """Chunks built by two spawned processes (on PostgreSQL loaded over their own connections, on
+    SQLite staged in files and copied in by this one) give the same rows, tally and stored types as
+    one process loading the same instances."""
     import engine.demo
 
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite loads in one process")
     monkeypatch.setattr(engine.demo, "CHUNK", 70)
+    expected = {state: sum(1 for i in range(400) if _state_of(i) == state) for state in set(map(_state_of, range(400)))}
+    ensure_definitions()
+    before = stored_shape()
+    assert load_instances(400, processes=1) == expected
+    once = stored_shape()
     done: list[int] = []
     tally = load_instances(400, processes=2, progress=done.append)
-    assert sorted(done) == [50] + [70] * 5 and sum(tally.values()) == 400
-    assert tally == {state: sum(1 for i in range(400) if _state_of(i) == state) for state in set(map(_state_of, range(400)))}
+    assert sorted(done) == [50] + [70] * 5 and tally == expected
+    assert added(before, once) == added(once, stored_shape())
     keys = list(HistoricProcessInstance.objects.values_list("business_key", flat=True))
-    assert len(keys) == 400 and len(set(keys)) == 400
+    assert len(keys) == 800 and len(set(keys)) == 800
     running = HistoricProcessInstance.objects.filter(end_time__isnull=True).count()
-    assert ProcessInstance.objects.count() == running == sum(n for s, n in tally.items() if s not in ("completed", "terminated"))
+    assert ProcessInstance.objects.count() == running == 2 * sum(n for s, n in tally.items() if s not in ("completed", "terminated"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_staged_chunk_that_cannot_be_copied_leaves_nothing_behind(tmp_path):
+    """SQLite: a staged chunk whose copy fails is rolled back whole, and the staging database is detached."""
+    from django.db import connection
+
+    from engine.demo import ChunkLoader, merge_staged
+
+    if connection.vendor != "sqlite":
+        pytest.skip("staging files are SQLite's")
+    ensure_definitions()
+    path = str(tmp_path / "chunk.sqlite3")
+    staged, tally = ChunkLoader(timezone.now()).stage(0, 40, 40, 0, path)
+    assert sum(tally.values()) == 40
+    broken = [*staged, ("engine_processinstance", ["no_such_column"])]
+    with pytest.raises(Exception, match="no_such_column"):
+        merge_staged(path, broken)
+    assert HistoricProcessInstance.objects.count() == 0
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA database_list")
+        assert [row[1] for row in cursor.fetchall()] == ["main"]
+    merge_staged(path, staged)
+    assert HistoricProcessInstance.objects.count() == 40
 
 
 @pytest.mark.django_db(transaction=True)

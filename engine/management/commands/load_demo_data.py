@@ -15,11 +15,11 @@ PROGRESS_FROM = 20_000  # instances: below, the load takes about a second and dr
 
 class Command(BaseCommand):
     help = (
-        "Load demo users, tenants, process definitions and instances in varied states (bulk inserts: COPY "
-        "text from several processes on PostgreSQL, executemany on SQLite; then ANALYZE on PostgreSQL). On a "
-        "2-core machine 100,000 instances take about 8 s on PostgreSQL and 11 s on SQLite; a million about "
-        "70 s on PostgreSQL and 2 minutes on SQLite (bench/RESULTS.md, demo loader). A progress bar is drawn "
-        "from 20,000 instances."
+        "Load demo users, tenants, process definitions and instances in varied states, built by several "
+        "processes at once (PostgreSQL: COPY text from each, then ANALYZE; SQLite: each stages its chunks in "
+        "a file that this process copies in). On a 2-core machine 100,000 instances take about 8 s on "
+        "PostgreSQL and 10 s on SQLite; a million about 70 s on PostgreSQL and 50-90 s on SQLite "
+        "(bench/RESULTS.md, demo loader). A progress bar is drawn from 20,000 instances."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is drawn on stderr when loading 20000 or more)")
         parser.add_argument(
             "--processes", type=int, default=min(os.cpu_count() or 1, 4),
-            help="PostgreSQL: load with this many processes at once (default: the cores, at most 4); SQLite loads in one",
+            help="build the instances in this many processes at once (default: the cores, at most 4)",
         )
         parser.add_argument(
             "--if-empty", action="store_true", help="do nothing if process instances exist already"
