@@ -62,8 +62,10 @@ def cancel() -> int:
 
 
 def suspend() -> int:
+    """Instances, their jobs and external tasks suspended (Camunda suspends all three), history state."""
     count = ProcessInstance.objects.update(suspended=True)
     Job.objects.filter(process_instance__isnull=False).update(suspended=True)
+    ExternalTask.objects.filter(process_instance__isnull=False).update(suspended=True)
     HistoricProcessInstance.objects.filter(id__in=ProcessInstance.objects.values("id")).update(state="SUSPENDED")
     return count
 
