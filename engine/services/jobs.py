@@ -6,6 +6,7 @@ import socket
 import time
 import traceback
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from engine.locking import instance_lock, jobs_lock
@@ -413,12 +414,17 @@ def job_share_should_yield(job: Job) -> bool:
 
 
 def _running_by_tenant(share: JobShare, now: datetime, *, excluding: str | None = None) -> dict[str | None, int]:
-    """{job definition: running jobs} of the share: locked rows with an unexpired lock (job_lock_idx)."""
+    """{job definition: running jobs} of the share: locked rows with an unexpired lock (job_lock_idx).
+
+    Counted here, not with GROUP BY job_definition_id: with the GROUP BY, SQLite (no statistics)
+    walked the whole job table in job-definition order to avoid a sort, 19 ms at 13,000 jobs and
+    growing with the table, on every acquisition; without it, it reads the few locked rows by the
+    lock index (0.5 ms).
+    """
     running = Job.objects.filter(job_type__in=_share_types(share), lock_expiration_time__gte=now)
     if excluding:
         running = running.exclude(id=excluding)
-    grouped = running.order_by().values_list("job_definition_id").annotate(n=Count("id"))
-    return dict(grouped.values_list("job_definition_id", "n"))
+    return dict(Counter(running.order_by().values_list("job_definition_id", flat=True)))
 
 
 # When this worker last started a job of each tenant: between tenants with as many running jobs,
