@@ -58,10 +58,8 @@ def batch_retry_items(
     operation = operation_of(historic)
     if not user.has_perm(operation.permission):
         raise NotAuthorized(f"The user with id '{user.get_username()}' does not have permission '{operation.permission}'")
-    targets = list(
-        BatchItem.objects.filter(batch_id=historic.id, state=state).order_by("seq").values_list("target_id", flat=True)
-    )
-    if not targets:
+    items = BatchItem.objects.filter(batch_id=historic.id, state=state)  # copied in the database, never listed here
+    if not items.exists():
         raise BadUserRequest(nothing_to_retry(historic.id, state))
     if state == BatchItem.FAILED and still_retrying_jobs(historic):
         raise BadUserRequest(still_retrying(historic.id))
@@ -70,7 +68,7 @@ def batch_retry_items(
         operation=operation,
         payload=payload,
         user=user,
-        targets=targets,
+        retried_items=items,
         idempotency_key=idempotency_key,
         retry_of=historic.id,
     )

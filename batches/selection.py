@@ -45,7 +45,8 @@ def items_insert(batch_id: str, selection: Selection) -> int:
 
 
 def targets_insert(table: TargetTable, owner_id: str, selection: Selection) -> int:
-    """Insert explicit ids (deduplicated, in order) then each query's ids not yet present; return the count."""
+    """Insert explicit ids (deduplicated, in order), then copied items' targets, then each query's ids
+    not yet present; return the count."""
     count = 0
     seen: set[str] = set()
     explicit = [i for i in selection.ids if not (i in seen or seen.add(i))]
@@ -53,6 +54,8 @@ def targets_insert(table: TargetTable, owner_id: str, selection: Selection) -> i
         chunk = explicit[start : start + EXPLICIT_CHUNK]
         table.model.objects.bulk_create(table.row(owner_id, target, count + k) for k, target in enumerate(chunk))
         count += len(chunk)
+    if selection.copied is not None:
+        count += _insert_copied(table, owner_id, selection.copied, count)
     for source in selection.sources:
         count += _insert_from_query(table, owner_id, source, count, bool(count))
     return count
@@ -66,13 +69,33 @@ def _insert_from_query(table: TargetTable, owner_id: str, source: QuerySet, offs
         sql, params = ids.query.sql_with_params()
     except EmptyResultSet:  # a query that can match nothing (e.g. id__in=[])
         return 0
+    distinct = f"(SELECT DISTINCT q.batch_target AS target FROM ({sql}) q) sel"
+    return _insert_rows(table, owner_id, offset, "sel.target", "sel.target", distinct, params)
+
+
+def _insert_copied(table: TargetTable, owner_id: str, items: QuerySet, offset: int) -> int:
+    """Copy the targets of earlier items (BatchItem rows) in their order, with one INSERT … SELECT."""
+    if offset:
+        items = items.exclude(target_id__in=table.rows(owner_id).values("target_id"))
+    source = items.order_by().annotate(copied_seq=F("seq"), copied_target=F("target_id"))
+    try:
+        sql, params = source.values_list("copied_seq", "copied_target").query.sql_with_params()
+    except EmptyResultSet:
+        return 0
+    return _insert_rows(table, owner_id, offset, "src.copied_seq", "src.copied_target", f"({sql}) src", params)
+
+
+def _insert_rows(
+    table: TargetTable, owner_id: str, offset: int, order: str, target: str, source: str, params: list
+) -> int:
+    """INSERT … SELECT rows of table for owner_id from source (SQL), numbered by order from offset."""
     quote, fields = connection.ops.quote_name, table.model._meta
     columns = [table.owner, *(["seq"] if table.numbered else []), "target_id", *(name for name, _ in table.constants)]
-    values = ["%s", *(["ROW_NUMBER() OVER (ORDER BY sel.target) + %s - 1"] if table.numbered else []), "sel.target"]
+    values = ["%s", *([f"ROW_NUMBER() OVER (ORDER BY {order}) + %s - 1"] if table.numbered else []), target]
     values += ["%s"] * len(table.constants)
     statement = (
         f"INSERT INTO {quote(fields.db_table)} ({', '.join(quote(fields.get_field(c).column) for c in columns)}) "
-        f"SELECT {', '.join(values)} FROM (SELECT DISTINCT q.batch_target AS target FROM ({sql}) q) sel"
+        f"SELECT {', '.join(values)} FROM {source}"
     )
     head = [owner_id, *([offset] if table.numbered else [])]
     with connection.cursor() as cursor:

@@ -55,7 +55,7 @@ def batch_create(
     confirmed_targets: QuerySet | None = None,
     idempotency_key: str | None = None,
     retry_of: str | None = None,
-    targets: list[str] | None = None,
+    retried_items: QuerySet | None = None,
 ) -> Batch:
     """Validate, freeze the selection as items, create the job definitions and the seed job.
 
@@ -63,7 +63,8 @@ def batch_create(
     confirmed_targets: the target ids the operator confirmed (a one-column queryset); see _freeze_items.
     idempotency_key: the client's Idempotency-Key; the REST view answers an existing batch first.
     retry_of: the batch whose failed or skipped items this batch retries.
-    targets: frozen target ids that replace the operation's selection (a retry runs on exactly these).
+    retried_items: items of the batch retried (a BatchItem queryset): their targets, copied in the
+        database in their order, replace the operation's selection (a retry runs on exactly these).
     """
     if not isinstance(payload, dict):
         raise BadUserRequest("Request body must be a JSON object")
@@ -95,7 +96,7 @@ def batch_create(
             retry_of_id=retry_of,
             idempotency_key=idempotency_key,
         )
-        selection = Selection(ids=targets) if targets is not None else operation.selection(data, user)
+        selection = Selection(copied=retried_items) if retried_items is not None else operation.selection(data, user)
         total = _freeze_items(batch.id, operation, selection, confirmed_targets)
         batch.total_items = total
         batch.total_jobs = math.ceil(total / invocations)

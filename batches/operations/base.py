@@ -24,10 +24,15 @@ Sentence = tuple[str, str]
 
 @dataclass
 class Selection:
-    """What a batch runs on: explicit ids (kept even if unknown; they are skipped later) and queries."""
+    """What a batch runs on: explicit ids (kept even if unknown; they are skipped later) and queries.
+
+    copied: items of an earlier batch (a BatchItem queryset) whose targets are copied in their order,
+    in the database, kept even if the targets are gone (a retry runs on exactly them).
+    """
 
     ids: list[str] = field(default_factory=list)
     sources: list[QuerySet] = field(default_factory=list)
+    copied: QuerySet | None = None
 
 
 def id_list(**kwargs) -> serializers.ListField:

@@ -311,3 +311,26 @@ def test_failed_items_are_not_retried_as_a_new_batch_while_their_job_still_retri
     assert str(refused.value) == still_retrying(batch.id)
     Job.objects.filter(id=job.id).update(retries=0)  # its retries used up: now the new batch may take them
     assert targets(batch_retry_items(historic=historic, state="FAILED", user=admin_user).id) == [stuck.id]
+
+
+def test_a_retry_copies_its_targets_in_the_database_in_their_order(create, admin_user):
+    """The retried items' targets are copied with one INSERT … SELECT: no target id passes through
+    the process as a parameter (a retry of a million failed items holds none in memory), the
+    original order is kept and targets that no longer exist stay (they are skipped again)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ghosts = ["ghost-c", "ghost-a", "ghost-b"]  # not in id order
+    batch = create("process-instance/delete", {"processInstanceIds": ghosts, "deleteReason": "x"})
+    run_jobs()
+    assert item_states(batch.id) == dict.fromkeys(ghosts, "SKIPPED")
+    with CaptureQueriesContext(connection) as queries:
+        retry = batch_retry_items(historic=HistoricBatch.objects.get(id=batch.id), state="SKIPPED", user=admin_user)
+    assert targets(retry.id) == ghosts
+    assert list(BatchItem.objects.filter(batch_id=retry.id).order_by("seq").values_list("seq", "state")) == [
+        (0, "PENDING"), (1, "PENDING"), (2, "PENDING")
+    ]
+    assert HistoricBatch.objects.get(id=retry.id).total_items == 3
+    # The retry records the retried batch's request (its payload named the ids); nothing else names them.
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith('UPDATE "batches_historicbatch" SET "request"')]
+    assert not [sql for sql in statements if any(ghost in sql for ghost in ghosts)], "a target id was sent as a parameter"
