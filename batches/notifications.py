@@ -15,19 +15,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
 import uuid
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from batches.models import Batch, HistoricBatch, WebhookDelivery
-from batches.options import parse_webhook_url
+from batches.options import parse_webhook_url, webhook_address_refused
 from engine.errors import BadUserRequest
 from engine.models import Job
 from engine.query import format_date
@@ -206,24 +210,55 @@ def _take_claimed(delivery_id: str, attempt: int) -> WebhookDelivery | None:
 
 
 def webhook_post(url: str, payload: dict) -> tuple[int | None, str | None]:
-    """POST the signed event; (status code, error or None). 2xx only is success; redirects are not followed."""
+    """POST the signed event; (status code, error or None). 2xx only is success; redirects are not followed.
+
+    The host's addresses are resolved here and each must be allowed (options.webhook_address_refused);
+    the request then goes to the checked address itself (TLS still verifies the host's name), so a
+    name that resolves to another address a moment later (DNS rebinding) cannot redirect it.
+    """
     try:
         parse_webhook_url(url)
     except BadUserRequest as exc:
         return None, str(exc)
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
     try:
-        response = requests.post(
-            url, data=body, headers=signed_headers(payload["id"], body), timeout=_config("TIMEOUT_SECONDS"),
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-    if 200 <= response.status_code < 300:
-        return response.status_code, None
-    if 300 <= response.status_code < 400:
-        return response.status_code, f"HTTP {response.status_code}: redirect to {response.headers.get('Location', '?')!r} not followed"[:MAX_ERROR]
-    return response.status_code, f"HTTP {response.status_code}: {response.text[:200]}"[:MAX_ERROR]
+        port = parts.port or (443 if https else 80)
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: cannot resolve {parts.hostname!r}: {exc}"[:MAX_ERROR]
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    for address in addresses:
+        refused = webhook_address_refused(address)
+        if refused:
+            return None, f"not sent: {parts.hostname} resolves to {refused}"[:MAX_ERROR]
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    headers = {**signed_headers(payload["id"], body), "Host": parts.netloc}
+    timeout = _config("TIMEOUT_SECONDS")
+    ca = _config("CA_BUNDLE") if "CA_BUNDLE" in settings.WEBHOOKS and _config("CA_BUNDLE") else certifi.where()
+    tls = {"server_hostname": parts.hostname, "assert_hostname": parts.hostname, "ca_certs": ca} if https else {}
+    pool_class = urllib3.HTTPSConnectionPool if https else urllib3.HTTPConnectionPool
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    for k, address in enumerate(addresses):  # like a browser: the next address if one cannot be reached
+        try:
+            with pool_class(str(address), port, timeout=urllib3.Timeout(total=timeout), retries=False, **tls) as pool:
+                response = pool.urlopen(
+                    "POST", path, body=body, headers=headers, redirect=False, retries=False, preload_content=False
+                )
+                status, location = response.status, response.headers.get("Location", "?")
+                text = b"" if 200 <= status < 400 else response.read(200)  # an answer's start, never all of it
+                response.release_conn()
+            break
+        except urllib3.exceptions.NewConnectionError as exc:
+            if k == len(addresses) - 1:
+                return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        except urllib3.exceptions.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+    if 200 <= status < 300:
+        return status, None
+    if 300 <= status < 400:
+        return status, f"HTTP {status}: redirect to {location!r} not followed"[:MAX_ERROR]
+    return status, f"HTTP {status}: {text.decode('utf-8', errors='replace')}"[:MAX_ERROR]
 
 
 def signed_headers(event_id: str, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:

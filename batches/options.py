@@ -12,11 +12,14 @@ a 400 naming the field.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 import zoneinfo
 from dataclasses import asdict, dataclass
 from datetime import datetime, time
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 from engine.errors import BadUserRequest
 from engine.query import format_date, parse_date
@@ -105,7 +108,32 @@ def parse_webhook_url(value: object, field: str = "webhookUrl") -> str | None:
         raise BadUserRequest(f"{field}: only http and https URLs with a host are accepted")
     if parts.username or parts.password:
         raise BadUserRequest(f"{field}: credentials in the URL are not accepted; the events are signed instead")
+    try:
+        literal = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        literal = None  # a name: what it resolves to is checked when an event is sent
+    refused = webhook_address_refused(literal) if literal is not None else None
+    if refused:
+        raise BadUserRequest(f"{field}: {refused}")
     return value
+
+
+def webhook_address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why a webhook may not be sent to this address, or None. Only public (global unicast) addresses
+    are reached, unless WEBHOOK_ALLOWED_NETWORKS lists the address's network: otherwise a webhook URL
+    would let a user with the webhook permission make the workers call the database, the metadata
+    service of a cloud host, or anything else on their private networks (server-side request forgery)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    allowed = settings.WEBHOOKS.get("ALLOWED_NETWORKS", ())
+    if any(address in ipaddress.ip_network(network, strict=False) for network in allowed):
+        return None
+    if address.is_global and not address.is_multicast:
+        return None
+    return (
+        f"{address} is not a public address (loopback, private, link-local or reserved); webhooks reach such "
+        "addresses only when the setting WEBHOOK_ALLOWED_NETWORKS lists their network"
+    )
 
 
 def parse_options(payload: dict) -> BatchOptions:

@@ -420,4 +420,14 @@ WEBHOOKS = {
     "TIMEOUT_SECONDS": float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10")),
     "MAX_ATTEMPTS": env_int("WEBHOOK_MAX_ATTEMPTS", 6),
     "BACKOFF_SECONDS": float(os.environ.get("WEBHOOK_BACKOFF_SECONDS", "30")),
+    # Networks (CIDR, comma-separated) a webhook may reach besides public addresses: loopback, private
+    # and link-local addresses are refused otherwise (batches.options.webhook_address_refused).
+    # CA certificates (a PEM file) that https webhooks are verified against; default: certifi's bundle.
+    "CA_BUNDLE": os.environ.get("WEBHOOK_CA_BUNDLE", "").strip(),
+    "ALLOWED_NETWORKS": tuple(n.strip() for n in os.environ.get("WEBHOOK_ALLOWED_NETWORKS", "").split(",") if n.strip()),
 }
+for _network in WEBHOOKS["ALLOWED_NETWORKS"]:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a network: {_exc}") from None

@@ -11,6 +11,8 @@ os.environ.setdefault("Q_CLUSTER_NAME", f"cockpit-test-{os.getpid()}")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # fetchAndLock holds a request at most this long (the OpenAPI fuzz test would wait 20 s per call).
 os.environ.setdefault("EXTERNAL_TASK_LONG_POLL_MAX_SECONDS", "1")
+# The tests' webhook receivers listen on loopback (refused by default: batches.options).
+os.environ.setdefault("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 from .settings import *  # noqa: E402,F403
 

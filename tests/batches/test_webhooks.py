@@ -87,7 +87,7 @@ def verify(request: dict, secret: str = SECRET) -> bool:
 def webhooks(settings):
     def apply(**overrides) -> None:
         settings.WEBHOOKS = {"DEFAULT_URL": "", "SECRET": SECRET, "TIMEOUT_SECONDS": 5.0, "MAX_ATTEMPTS": 3,
-                             "BACKOFF_SECONDS": 10.0, **overrides}
+                             "BACKOFF_SECONDS": 10.0, "ALLOWED_NETWORKS": ("127.0.0.0/8", "::1/128"), **overrides}
 
     apply()
     return apply
@@ -319,3 +319,81 @@ def test_canceling_a_batch_records_one_canceled_event_after_commit(admin_user, a
     assert sorted((d.event, d.url, d.state) for d in rows) == [
         ("canceled", "https://hooks.example.org/all", "pending"), ("canceled", "https://hooks.example.org/own", "pending")]
     assert {d.payload["batch"]["finalState"] for d in rows} == {"canceled"}
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", "10.1.2.3", "192.168.0.10", "172.16.5.5", "169.254.169.254", "0.0.0.0", "::1", "fe80::1",
+                "fd00::5", "::ffff:127.0.0.1", "224.0.0.1", "100.64.0.1"],
+)
+def test_webhooks_never_reach_loopback_private_or_link_local_addresses(webhooks, address):
+    """Server-side request forgery: a user with the webhook permission must not make the workers
+    call the database, a cloud metadata service (169.254.169.254) or anything else inside."""
+    import ipaddress
+
+    from batches.options import webhook_address_refused
+
+    webhooks(ALLOWED_NETWORKS=())
+    assert "WEBHOOK_ALLOWED_NETWORKS" in webhook_address_refused(ipaddress.ip_address(address))
+    assert webhook_address_refused(ipaddress.ip_address("93.184.216.34")) is None  # public: allowed
+    webhooks(ALLOWED_NETWORKS=("10.0.0.0/8", "127.0.0.0/8", "::1/128"))
+    assert (webhook_address_refused(ipaddress.ip_address("10.1.2.3")), webhook_address_refused(ipaddress.ip_address("::1"))) == (None, None)
+
+
+def test_a_webhook_url_naming_a_private_address_is_a_400_naming_the_field(api, webhooks):
+    webhooks(ALLOWED_NETWORKS=())
+    payload = {"processInstanceIds": ["x"], "suspended": True, "webhookUrl": "http://169.254.169.254/latest/meta-data"}
+    response = api.post("/engine-rest/process-instance/suspended-async", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("webhookUrl: 169.254.169.254 is not a public address")
+    assert not Batch.objects.exists()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_host_that_resolves_to_a_refused_address_is_never_requested(webhooks, host):
+    """Checked when sending, on the addresses the name resolves to then (a name may point anywhere later)."""
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        webhooks(ALLOWED_NETWORKS=())
+        status, error = webhook_post(f"http://{host}:{port}/hook", {"id": "x"})
+        assert status is None and "is not a public address" in error
+        if host == "localhost":  # a name: refused on what it resolves to (127.0.0.1 or ::1)
+            assert error.startswith("not sent: localhost resolves to ")
+        webhooks()  # loopback allowed: the same URL is delivered
+        assert webhook_post(f"http://{host}:{port}/hook", {"id": "y"}) == (200, None)
+        assert [event["id"] for event in receiver.events()] == ["y"]
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """A Receiver behind TLS with a self-signed certificate for the name localhost (openssl)."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    receiver = Receiver()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+    with receiver:
+        yield receiver, cert
+
+
+def test_an_https_webhook_goes_to_the_checked_address_and_verifies_the_name(webhooks, tls_receiver):
+    receiver, cert = tls_receiver
+    port = receiver.server.server_address[1]
+    webhooks(CA_BUNDLE=str(cert))
+    assert webhook_post(f"https://localhost:{port}/hook?k=1", {"id": "e1"}) == (200, None)
+    (request,) = receiver.requests
+    assert request["headers"]["Host"] == f"localhost:{port}" and request["path"] == "/hook?k=1"
+    # The certificate names localhost: the same receiver by its address fails verification.
+    status, error = webhook_post(f"https://127.0.0.1:{port}/hook", {"id": "e2"})
+    assert status is None and error.startswith("SSLError") and "doesn't match 'localhost'" in error
+    webhooks()  # certifi's bundle does not know the self-signed certificate
+    status, error = webhook_post(f"https://localhost:{port}/hook", {"id": "e3"})
+    assert status is None and error.startswith("SSLError") and "certificate verify failed" in error
+    assert len(receiver.requests) == 1
