@@ -75,8 +75,8 @@ def webhook_targets(batch_id: str) -> list[str]:
     for url in (own, _config("DEFAULT_URL")):
         try:
             valid = parse_webhook_url(url)
-        except BadUserRequest:
-            logger.warning("batch %s: webhook URL %r is not an http(s) URL; skipped", batch_id, url)
+        except BadUserRequest as exc:  # e.g. a WEBHOOK_DEFAULT_URL on a network WEBHOOK_ALLOWED_NETWORKS lacks
+            logger.warning("batch %s: webhook URL %r skipped: %s", batch_id, url, exc)
             continue
         if valid and valid not in urls:
             urls.append(valid)
