@@ -235,7 +235,7 @@ def webhook_post(url: str, payload: dict) -> tuple[int | None, str | None]:
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {**signed_headers(payload["id"], body), "Host": parts.netloc}
     timeout = _config("TIMEOUT_SECONDS")
-    ca = _config("CA_BUNDLE") if "CA_BUNDLE" in settings.WEBHOOKS and _config("CA_BUNDLE") else certifi.where()
+    ca = settings.WEBHOOKS.get("CA_BUNDLE") or certifi.where()
     tls = {"server_hostname": parts.hostname, "assert_hostname": parts.hostname, "ca_certs": ca} if https else {}
     pool_class = urllib3.HTTPSConnectionPool if https else urllib3.HTTPConnectionPool
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -61,18 +61,18 @@ def tuples_insert(model: type[Model], columns: Sequence[str], rows: Sequence[Seq
                 for row in rows:
                     copy.write_row(row)
         else:
-            table, names = _quoted(model, columns)
+            table, names = quoted_names(model, columns)
             marks = ", ".join(["?"] * len(columns))
             cursor.cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
 
-def _quoted(model: type[Model], columns: Sequence[str]) -> tuple[str, str]:
-    """The model's table and the columns, quoted for SQL."""
+def quoted_names(model: type[Model], columns: Sequence[str]) -> tuple[str, str]:
+    """The model's table and the columns (comma-separated), quoted for SQL."""
     return connection.ops.quote_name(model._meta.db_table), ", ".join(connection.ops.quote_name(c) for c in columns)
 
 
 def _copy_statement(model: type[Model], columns: Sequence[str]) -> str:
-    table, names = _quoted(model, columns)
+    table, names = quoted_names(model, columns)
     return f"COPY {table} ({names}) FROM STDIN"
 
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
-from engine.bulk import copy_insert, copy_text, rows_of, tuples_insert, value_converter
+from engine.bulk import copy_insert, copy_text, quoted_names, rows_of, tuples_insert, value_converter
 from engine.models import (
     ActivityInstance,
     EventSubscription,
@@ -339,9 +339,9 @@ class ChunkLoader:
                         tuples_insert(model, columns, rows)
         return tally
 
-    def stage(self, start: int, stop: int, count: int, offset: int, path: str) -> tuple[list[tuple[str, list[str]]], dict[str, int]]:
+    def stage(self, start: int, stop: int, count: int, offset: int, path: str) -> tuple[list[tuple[type, list[str]]], dict[str, int]]:
         """SQLite: write instances start to stop (of count) into a new staging database at path, one
-        table per model with untyped columns and no index; return its (table, columns) and the tally.
+        table per model with untyped columns and no index; return its (model, columns) and the tally.
 
         The rows are bound here, in a builder process; merge_staged copies them in SQLite's own code.
         """
@@ -357,28 +357,26 @@ class ChunkLoader:
             for model in INSERT_ORDER:
                 if model in tables:
                     columns, rows = tables[model]
-                    table = model._meta.db_table
-                    names = ", ".join(f'"{c}"' for c in columns)
-                    db.execute(f'CREATE TABLE "{table}" ({names})')  # no types: each value keeps its own
-                    db.executemany(f'INSERT INTO "{table}" VALUES ({", ".join("?" * len(columns))})', rows)
-                    staged.append((table, columns))
+                    table, names = quoted_names(model, columns)
+                    db.execute(f"CREATE TABLE {table} ({names})")  # no types: each value keeps its own
+                    db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})", rows)
+                    staged.append((model, columns))
             db.execute("COMMIT")
         finally:
             db.close()
         return staged, tally
 
 
-def merge_staged(path: str, staged: list[tuple[str, list[str]]]) -> None:
+def merge_staged(path: str, staged: list[tuple[type, list[str]]]) -> None:
     """SQLite: copy a chunk's staging database (ChunkLoader.stage) into this one, in one transaction
     (the column affinities of the real tables convert each value as an INSERT of it would)."""
     with connection.cursor() as cursor:
         cursor.execute("ATTACH DATABASE %s AS staged", [path])  # outside a transaction, as SQLite requires
         try:
             with transaction.atomic():
-                for table, columns in staged:
-                    names = ", ".join(connection.ops.quote_name(c) for c in columns)
-                    target = connection.ops.quote_name(table)
-                    cursor.execute(f"INSERT INTO main.{target} ({names}) SELECT {names} FROM staged.{target}")
+                for model, columns in staged:
+                    table, names = quoted_names(model, columns)
+                    cursor.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM staged.{table}")
         finally:
             cursor.execute("DETACH DATABASE staged")
 

@@ -18,8 +18,8 @@ supervisor re-sends the wake-up of every due, unlocked job if the broker holds n
 a backlog, the job sweep does it later); job rows are the truth and the job lock makes duplicates
 harmless. It re-sends only once every process of the old node has exited and the new node has
 reported: Redis hands a pushed task to a client blocked in BLPOP (the old pusher) even while that
-client is being killed, and the task dies with it. Jobs that were running on killed workers are free again after JOB_LOCK_SECONDS, as for
-any killed worker. The node dies with its supervisor: the Sentinel polls a pipe the supervisor
+client is being killed, and the task dies with it. Jobs that were running on killed workers are
+free again after JOB_LOCK_SECONDS, as for any killed worker. The node dies with its supervisor: the Sentinel polls a pipe the supervisor
 holds open.
 """
 from __future__ import annotations

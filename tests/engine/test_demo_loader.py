@@ -120,7 +120,7 @@ def test_a_staged_chunk_that_cannot_be_copied_leaves_nothing_behind(tmp_path):
     path = str(tmp_path / "chunk.sqlite3")
     staged, tally = ChunkLoader(timezone.now()).stage(0, 40, 40, 0, path)
     assert sum(tally.values()) == 40
-    broken = [*staged, ("engine_processinstance", ["no_such_column"])]
+    broken = [*staged, (ProcessInstance, ["no_such_column"])]
     with pytest.raises(Exception, match="no_such_column"):
         merge_staged(path, broken)
     assert HistoricProcessInstance.objects.count() == 0
